@@ -1,0 +1,1 @@
+"""Effectors: carry out allowed actions; each honours dry-run by describing itself."""

@@ -1,0 +1,1 @@
+"""One module per subcommand, each the four steps (sense, decide, act, record)."""

@@ -1,0 +1,327 @@
+"""Load the configuration into frozen dataclasses, or fail naming the key.
+
+Why hand-rolled validation and not pydantic: the design card's dependency list
+leaves it out, and the every-minute path pays for every import. The packaged
+`default_config.yaml` is the documentation of every key; a workspace file is
+merged over it, so it need only name what it changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ctoops.errors import ConfigError
+from ctoops.redaction import mask, register
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET = {"secret": True}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    unit: str
+    systemd_scope: str
+    restart_command: list[str]
+    restart_timeout_s: float
+    health_url: str
+    probe_timeout_s: float
+    ready_timeout_s: float
+    settle_s: float
+    state_dir: str
+    log_dir: str
+    cgroup: str
+    process_name: str
+    openclaw_bin: str
+
+    def __post_init__(self) -> None:
+        if self.systemd_scope not in ("system", "user"):
+            raise ValueError("systemd_scope: expected 'system' or 'user'")
+        if not self.restart_command:
+            raise ValueError("restart_command: expected a non-empty argv list")
+
+
+@dataclass(frozen=True)
+class GuardrailsConfig:
+    medium_actions_per_window: int
+    medium_window_s: float
+    restarts_per_window: int
+    restart_window_s: float
+    kill_switch_enabled: bool
+    kill_switch_window_ms: int
+    kill_critical_retries: int
+    intent_lease_s: float
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    webhook_url: str = field(metadata=SECRET)
+    channel: str
+    channel_id: str
+    bot_token_env: str
+    api_base: str
+    timeout_s: float
+    max_inline_wait_s: float
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    order: list[str]
+    discord: DiscordConfig
+    restart_notice_delay_s: float
+    repeat_interval_s: float
+    outbox_max_age_s: float
+    mc_output: str
+
+    def __post_init__(self) -> None:
+        known = {"discord_bot", "discord_webhook", "mc_output", "syslog"}
+        unknown = [name for name in self.order if name not in known]
+        if unknown:
+            raise ValueError(f"order: unknown channel {unknown[0]!r} (known: {sorted(known)})")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    medium: float
+    high: float
+    clear: float
+
+    def __post_init__(self) -> None:
+        if not self.clear <= self.medium <= self.high:
+            raise ValueError("expected clear <= medium <= high")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    enter_samples: int
+    exit_samples: int
+    cpu_percent: Threshold
+    memory_percent: Threshold
+    swap_percent: Threshold
+    disk_percent: Threshold
+    gateway_memory_high_ratio: float
+    gateway_memory_ceiling_bytes: int
+    gateway_confirm_samples: int
+    gpu_enabled: bool
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    session_stall_s: float
+    cron_retention_s: float
+    heartbeat_interval_s: float
+    heartbeat_stale_factor: float
+    max_auto_retries: int
+    backoff_base_s: float
+    backoff_cap_s: float
+    healthy_reset_s: float
+    board_path: str
+
+
+@dataclass(frozen=True)
+class RetryStormConfig:
+    threshold: int
+    window_s: float
+    job_consecutive_errors: int
+    freeze_s: float
+    freeze_max_s: float
+    max_bytes_per_run: int
+    events_path: str
+
+
+@dataclass(frozen=True)
+class ZombieConfig:
+    zombie_confirm_samples: int
+    auto_restart_zombie: bool
+    journal_lines: int
+    bundle_max_bytes: int
+
+
+@dataclass(frozen=True)
+class RestartConfig:
+    backups_keep: int
+    prune_retries: int
+    sidecar_lock_wait_s: float
+    sidecar_stale_s: float
+
+
+@dataclass(frozen=True)
+class Config:
+    gateway: GatewayConfig
+    guardrails: GuardrailsConfig
+    notify: NotifyConfig
+    resources: ResourcesConfig
+    sessions: SessionsConfig
+    retry_storm: RetryStormConfig
+    zombie: ZombieConfig
+    restart: RestartConfig
+    source: str = field(default="<defaults>", compare=False)
+
+
+def default_config_text() -> str:
+    return resources.files("ctoops").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def _yaml_load(text: str, source: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+
+
+def load_config(path: Path | None) -> Config:
+    """Defaults, then the file at `path` (if given and present) merged over them."""
+    defaults = _yaml_load(default_config_text(), "<packaged defaults>")
+    if path is None or not path.exists():
+        if path is not None and os.environ.get("CTOOPS_CONFIG") == str(path):
+            raise ConfigError(f"{path}: config file named by CTOOPS_CONFIG does not exist")
+        cfg = _build(Config, _expand(defaults), "", "<packaged defaults>", {"source": "<defaults>"})
+        _register_secrets(cfg)
+        return cfg
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    user = _yaml_load(text, source)
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    merged = _merge(defaults, user, "", source)
+    cfg = _build(Config, _expand(merged), "", source, {"source": source})
+    _register_secrets(cfg)
+    return cfg
+
+
+def _register_secrets(cfg: Config) -> None:
+    register(cfg.notify.discord.webhook_url)
+    if cfg.notify.discord.bot_token_env:
+        register(os.environ.get(cfg.notify.discord.bot_token_env, ""))
+
+
+def _merge(base: Any, over: Any, where: str, source: str) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            key_path = f"{where}.{key}" if where else str(key)
+            if key not in base:
+                raise ConfigError(f"{source}: unknown key {key_path!r}")
+            out[key] = _merge(base[key], value, key_path, source)
+        return out
+    if isinstance(base, dict) and not isinstance(over, dict):
+        raise ConfigError(f"{source}: key {where!r}: expected a mapping, got {_kind(over)}")
+    return over
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _build(
+    cls: type, data: Any, where: str, source: str, extra: dict[str, Any] | None = None
+) -> Any:
+    extra = extra or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: key {where or '<top>'!r}: expected a mapping, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in extra}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {(where + '.' if where else '') + str(key)!r}")
+    values: dict[str, Any] = dict(extra)
+    for name in fields:
+        key_path = f"{where}.{name}" if where else name
+        if name not in data:
+            raise ConfigError(f"{source}: missing key {key_path!r}")
+        values[name] = _coerce(hints[name], data[name], key_path, source)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key {where!r}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, where: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, source)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = next(o for o in options if o is not type(None))
+        return _coerce(inner, value, where, source)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: key {where!r}: expected a list, got {_kind(value)}")
+        return [_coerce(item, v, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{source}: key {where!r}: expected true or false, got {_kind(value)}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ConfigError(f"{source}: key {where!r}: expected a number >= 0, got {value}")
+            return value
+        raise ConfigError(f"{source}: key {where!r}: expected an integer, got {_kind(value)}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value < 0:
+                raise ConfigError(f"{source}: key {where!r}: expected a number >= 0, got {value}")
+            return float(value)
+        raise ConfigError(f"{source}: key {where!r}: expected a number, got {_kind(value)}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        raise ConfigError(f"{source}: key {where!r}: expected a string, got {_kind(value)}")
+    raise ConfigError(f"{source}: key {where!r}: unsupported type {hint!r}")  # a bug, not input
+
+
+def secret_paths(cls: type = Config, where: str = "") -> list[str]:
+    """Dotted keys marked secret, so `config show` and errors can redact them."""
+    out: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key_path = f"{where}.{f.name}" if where else f.name
+        if f.metadata.get("secret"):
+            out.append(key_path)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out.extend(secret_paths(hints[f.name], key_path))
+    return out
+
+
+def config_as_dict(cfg: Config) -> dict[str, Any]:
+    """The effective configuration with every secret redacted."""
+    data = dataclasses.asdict(cfg)
+    data.pop("source", None)
+    for key_path in secret_paths():
+        node = data
+        *parents, leaf = key_path.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = mask(node[leaf])
+    return data

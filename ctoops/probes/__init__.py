@@ -1,0 +1,1 @@
+"""Probes read the world into plain immutable values. They never decide or write."""

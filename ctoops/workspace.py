@@ -1,0 +1,164 @@
+"""Where a workspace lives, what its files are called, and how they are written.
+
+One place for paths, the lock, atomic replaces and whole-line appends, so every
+command writes files the same crash-safe, never-world-writable way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctoops.config import default_config_text
+from ctoops.errors import StateUnavailable
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+CONFIG_RELPATH = Path("config") / "ctoops.yaml"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace root and the files the runbook names inside it (R16, R26-R28)."""
+
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_RELPATH
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / "memory"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.root / "docs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.memory_dir / "orchestration-state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.memory_dir / ".ctoops.lock"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs_dir / "cto-ops-audit.log"
+
+    @property
+    def restart_log(self) -> Path:
+        return self.logs_dir / "gateway-safe-restart.log"
+
+    @property
+    def audit_md(self) -> Path:
+        return self.docs_dir / "AGENT_AUDIT_LOG.md"
+
+    @property
+    def lessons_md(self) -> Path:
+        return self.memory_dir / "lessons.md"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.memory_dir / "outbox"
+
+    @property
+    def incidents_dir(self) -> Path:
+        return self.logs_dir / "incidents"
+
+    def path(self, configured: str) -> Path:
+        """A configured path: absolute as given (~ expanded), else under the root."""
+        p = Path(configured).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def ensure_dirs(self) -> None:
+        for d in (self.logs_dir, self.memory_dir, self.docs_dir):
+            try:
+                d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateUnavailable(f"cannot create {d}: {exc.strerror or exc}") from exc
+
+
+def default_state_home() -> Path:
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "ctoops"
+
+
+def discover_root(explicit: str | None, cwd: Path | None = None) -> Workspace:
+    """--root / CTOOPS_ROOT, else a folder with config/ctoops.yaml from cwd upwards,
+    else $XDG_STATE_HOME/ctoops, created with the packaged default config."""
+    if explicit:
+        return Workspace(Path(explicit).expanduser().resolve())
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_RELPATH).is_file():
+            return Workspace(folder)
+    ws = Workspace(default_state_home())
+    if not ws.config_file.exists():
+        try:
+            ws.config_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            atomic_write(ws.config_file, default_config_text().encode("utf-8"))
+        except OSError as exc:
+            raise StateUnavailable(f"cannot create the default workspace {ws.root}: {exc}") from exc
+    return ws
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Temp file in the same folder, fsync, os.replace, fsync the folder: a reader
+    sees the old file or the new one, never a torn one, even after a crash."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def append_record(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Append one whole record with one write() on an O_APPEND descriptor, so
+    concurrent appenders never interleave inside a line."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def workspace_lock(ws: Workspace, timeout_s: float = 30.0):  # -> filelock.BaseFileLock
+    """The one workspace lock. Imported lazily: filelock costs ~40 ms of imports,
+    which read-only paths such as `gate` never pay."""
+    from filelock import FileLock
+
+    ws.memory_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    return FileLock(str(ws.lock_file), timeout=timeout_s, mode=FILE_MODE)

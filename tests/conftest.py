@@ -1,0 +1,81 @@
+"""Shared fixtures: a real workspace on disk and a way to run the real CLI.
+
+The CLI runs as a child process (`python -m ctoops`) with PYTHONPATH set to this
+checkout, so tests exercise exactly the code in the tree, exit codes included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def ctoops_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTOOPS_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("INVOCATION_ID", None)
+    env.update(extra or {})
+    return env
+
+
+def run_ctoops(args: list[str], root: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 120, cwd: Path | None = None) -> Ran:
+    argv = [sys.executable, "-m", "ctoops"]
+    if root is not None:
+        argv += ["--root", str(root)]
+    proc = subprocess.run(argv + args, capture_output=True, text=True, timeout=timeout,
+                          env=ctoops_env(env), cwd=cwd or root or REPO)
+    return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_config(root: Path, data: dict[str, Any]) -> Path:
+    path = root / "config" / "ctoops.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """An empty workspace whose restart command only appends a line to a file."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    write_config(root, {"gateway": {
+        "restart_command": [sys.executable, "-c",
+                            f"open({str(root / 'restarts.txt')!r}, 'a').write('restart\\n')"],
+        "state_dir": str(tmp_path / "openclaw-state"),
+        "health_url": "http://127.0.0.1:9",
+        "log_dir": str(tmp_path / "openclaw-logs")},
+        "notify": {"restart_notice_delay_s": 0, "order": ["mc_output"]}})
+    return root
+
+
+@pytest.fixture
+def ctoops(workspace: Path) -> Callable[..., Ran]:
+    """Run the CLI against the `workspace` fixture."""
+
+    def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Ran:
+        return run_ctoops(list(args), root=workspace, env=env, timeout=timeout)
+
+    return _run
