@@ -45,7 +45,8 @@ def _global(
     config: Annotated[str | None, typer.Option("--config", envvar="CTOOPS_CONFIG", help=(
         "Config file (default: <root>/config/ctoops.yaml)."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be done; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be done; change nothing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Explain more on stderr.")] = False,
 ) -> None:
     from ctoops.context import Context

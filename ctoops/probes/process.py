@@ -1,0 +1,108 @@
+"""Find the gateway process and measure it (psutil).
+
+systemd's `MainPID` when systemd runs (detected by /run/systemd/system), else the
+process whose title or command line names `gateway.process_name`. The gateway
+sets its process title to `openclaw-gateway`; under Node the command line may
+instead end in `openclaw.mjs ... gateway run`, which also matches.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+SYSTEMD_RUN_DIR = Path("/run/systemd/system")
+
+
+@dataclass(frozen=True)
+class GatewayProcess:
+    pid: int
+    name: str
+    status: str  # psutil status: running, sleeping, stopped, zombie, disk-sleep, ...
+    rss_bytes: int  # the process itself
+    tree_rss_bytes: int  # the process and all its children
+    num_threads: int
+    cpu_time_s: float
+    create_time: float
+    found_by: str  # systemd | name
+
+
+def systemd_running(run_dir: Path = SYSTEMD_RUN_DIR) -> bool:
+    return run_dir.is_dir()
+
+
+def systemd_main_pid(unit: str, scope: str, timeout_s: float = 3.0) -> int | None:
+    """`systemctl [--user] show -p MainPID --value UNIT`; None when unknown or 0."""
+    argv = ["systemctl", *(["--user"] if scope == "user" else []), "show", "-p", "MainPID",
+            "--value", unit]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = out.stdout.strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _matches(proc: psutil.Process, name: str) -> bool:
+    try:
+        if proc.name() == name:
+            return True
+        cmdline = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if not cmdline:
+        return False
+    if cmdline[0] == name or cmdline[0].endswith("/" + name):
+        return True
+    joined = " ".join(cmdline[:8])
+    return name == "openclaw-gateway" and "openclaw" in joined and " gateway" in joined \
+        and "run" in cmdline
+
+
+def find_by_name(name: str) -> int | None:
+    """The oldest process matching `name` (the supervisor, not its workers)."""
+    best: tuple[float, int] | None = None
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        if proc.pid == psutil.Process().pid:
+            continue
+        if _matches(proc, name):
+            created = proc.info.get("create_time") or 0.0
+            if best is None or created < best[0]:
+                best = (created, proc.pid)
+    return best[1] if best else None
+
+
+def describe(pid: int, found_by: str) -> GatewayProcess | None:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            rss = proc.memory_info().rss
+            times = proc.cpu_times()
+            info = GatewayProcess(pid, proc.name(), proc.status(), rss, rss,
+                                  proc.num_threads(), times.user + times.system,
+                                  proc.create_time(), found_by)
+        tree = rss
+        for child in proc.children(recursive=True):
+            try:
+                tree += child.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return GatewayProcess(**{**info.__dict__, "tree_rss_bytes": tree})
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def find_gateway(unit: str, scope: str, process_name: str,
+                 run_dir: Path = SYSTEMD_RUN_DIR) -> GatewayProcess | None:
+    """The gateway process, or None when it is not running (a finding, not an error)."""
+    if systemd_running(run_dir):
+        pid = systemd_main_pid(unit, scope)
+        if pid is not None:
+            found = describe(pid, "systemd")
+            if found is not None:
+                return found
+    pid = find_by_name(process_name)
+    return describe(pid, "name") if pid is not None else None
