@@ -34,7 +34,7 @@ for sub, name in ((check_app, "check"), (config_app, "config"), (audit_app, "aud
                   (uninstall_app, "uninstall")):
     app.add_typer(sub, name=name)
 
-CHECK, ACTION, GATE = "check", "action", "gate"
+CHECK, ACTION, GATE, HOOK = "check", "action", "gate", "hook"
 
 
 @app.callback()
@@ -64,6 +64,8 @@ def _run(typer_ctx: typer.Context, name: str, kind: str,
     try:
         from ctoops.report import render
 
+        if kind in (CHECK, ACTION):
+            _ = ctx.config  # a bad config fails here: 3 for checks, 78 for actions
         report = body(ctx)
         render(report, ctx.json)
         for note in report.notes:
@@ -268,7 +270,7 @@ def notify_gateway_up(typer_ctx: typer.Context) -> None:
     """For the gateway unit's ExecStartPost= (R13.7): fast, never fails the unit."""
     from ctoops.commands import notify_cmd as mod
 
-    _run(typer_ctx, "notify gateway-up", GATE, mod.gateway_up)
+    _run(typer_ctx, "notify gateway-up", HOOK, mod.gateway_up)
 
 
 @install_app.command("systemd")
@@ -292,6 +294,8 @@ def _exit_code_for(exc: BaseException, kind: str) -> int:
 
     if kind == GATE:
         return 1  # fail closed: a gate that cannot judge says no
+    if kind == HOOK:
+        return 0  # a hook (ExecStartPost=) must never fail the unit it serves
     if isinstance(exc, NotBuiltYet):
         return EXIT_UNKNOWN
     if kind == CHECK:

@@ -256,6 +256,8 @@ class StateStore:
 
     def _load_locked(self, now: float) -> tuple[dict[str, Any], str | None, list[AuditEvent]]:
         path = self.ws.state_file
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # a writer killed mid-write; we hold the lock
         try:
             raw = path.read_bytes()
         except FileNotFoundError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ctoops.audit import AuditEvent, iso
 from ctoops.context import Context
-from ctoops.errors import NotBuiltYet, UsageError
+from ctoops.errors import EXIT_TEMPFAIL, NotBuiltYet, UsageError
 from ctoops.report import Finding, Report
 from ctoops.state import _who
 
@@ -70,9 +70,24 @@ def approve(ctx: Context, approval_id: str, reason: str, override_budget: bool) 
     module_name, func = target.split(":")  # type: ignore[union-attr]
     runner = getattr(importlib.import_module(module_name), func)
     result: Report = runner(ctx, record, override_budget)
+    if result.exit_code == EXIT_TEMPFAIL:
+        _reopen(ctx, approval_id, result.summary)
+        result.notes.append(f"{approval_id} stays pending: a limit refused it ({result.summary})")
     result.command = "approvals approve"
     result.data["approval_id"] = approval_id
     return result
+
+
+def _reopen(ctx: Context, approval_id: str, why: str) -> None:
+    """An approved action that a limit (the budget) refused is not lost: it goes
+    back to pending, so it can be approved again later or denied."""
+    with ctx.store().transaction() as tx:
+        record = tx.state["approvals"][approval_id]
+        record.update(status="pending", refused_after_approval={
+            "at": iso(tx.now), "by": record.get("decided_by"), "why": why})
+        tx.audit(AuditEvent(ctx.command, record["subsystem"], record["risk"], record["action"],
+                            "refused", f"approved but refused by a limit; pending again: {why}",
+                            {"approval_id": approval_id}))
 
 
 def deny(ctx: Context, approval_id: str, reason: str) -> Report:
