@@ -80,7 +80,30 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"key {key!r} has the wrong type ({type(value).__name__})")
         base[key] = value
     base["schema_version"] = SCHEMA_VERSION
+    _check_shapes(base)
     return base
+
+
+def _check_shapes(state: dict[str, Any]) -> None:
+    """Reject a state whose inner records are not what the guardrails read: a
+    wrong-typed history must quarantine the file, not crash a decision later."""
+    for key in ("history", "review_events", "decisions"):
+        if not all(isinstance(item, dict) for item in state[key]):
+            raise ValueError(f"{key!r} holds a non-object entry")
+    for key in ("intents", "approvals", "flags", "freezes", "alerts", "commands"):
+        if not all(isinstance(item, dict) for item in state[key].values()):
+            raise ValueError(f"{key!r} holds a non-object entry")
+    for event in state["history"]:
+        if not isinstance(event.get("ts"), (int, float)) or isinstance(event.get("ts"), bool):
+            raise ValueError("a history entry has no numeric 'ts'")
+        for field_name in ("action", "subsystem", "risk"):
+            if not isinstance(event.get(field_name), str):
+                raise ValueError(f"a history entry has no string {field_name!r}")
+    for approval in state["approvals"].values():
+        if approval.get("status") not in ("pending", "approved", "denied"):
+            raise ValueError("an approval has an unknown status")
+    if state["safe_mode"] is not None and not isinstance(state["safe_mode"], dict):
+        raise ValueError("'safe_mode' is neither null nor an object")
 
 
 def parse_state(raw: bytes) -> dict[str, Any]:
@@ -266,7 +289,7 @@ class StateStore:
             raise StateUnavailable(f"cannot read {path}: {exc.strerror or exc}") from exc
         try:
             return parse_state(raw), None, []
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             quarantine = path.with_name(f"{path.name}.corrupt-{int(now * 1000)}")
             os.replace(path, quarantine)
             message = (f"STATE CORRUPT: {path} could not be parsed ({exc}); moved to "

@@ -28,7 +28,7 @@ def _read(ctx: Context) -> tuple[dict[str, Any] | None, str]:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     try:
         return parse_state(raw), ""
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         problem = f"state {path} is unreadable ({exc})"
         try:
             with ctx.store().transaction():
