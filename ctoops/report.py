@@ -78,15 +78,18 @@ def render(report: Report, as_json: bool, stream: Any = None) -> None:
 
 def _render_rich(report: Report, out: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=out)
-    console.print(f"[bold]{report.command}[/bold] {report.status}: {report.summary}")
+    console.print(f"[bold]{escape(report.command)}[/bold] {escape(report.status)}: "
+                  f"{escape(report.summary)}")
     if report.findings:
         table = Table(show_header=True, header_style="bold")
         for column in ("risk", "subsystem", "check", "message"):
             table.add_column(column, overflow="fold")
         for f in report.findings:
             style = RISK_STYLE.get(f.risk, "")
-            table.add_row(f"[{style}]{f.risk}[/{style}]", f.subsystem, f.check, f.message)
+            table.add_row(f"[{style}]{escape(f.risk)}[/{style}]", escape(f.subsystem),
+                          escape(f.check), escape(f.message))
         console.print(table)
