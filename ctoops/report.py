@@ -81,7 +81,7 @@ def _render_rich(report: Report, out: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(file=out)
+    console = Console(file=out, highlight=False)
     console.print(f"[bold]{escape(report.command)}[/bold] {escape(report.status)}: "
                   f"{escape(report.summary)}")
     if report.findings:
