@@ -15,6 +15,7 @@ in between, this run's reading is dropped rather than counted twice.
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from ctoops.actions import freeze as effector
@@ -32,6 +33,7 @@ NAME = "retry-storm"
 
 
 def run(ctx: Context) -> Report:
+    started = time.monotonic()  # the run's own cost, reported (never used to decide)
     cfg = ctx.config.retry_storm
     store = ctx.store()
     start_memory = _snapshot_memory(store)
@@ -73,7 +75,9 @@ def run(ctx: Context) -> Report:
         now = tx.now
     # 4. tell people (slow: after the lock)
     dispatch(ctx, notices)
-    return _report(ctx, reads, decision, actions, freezes_now, overlapped, now)
+    report = _report(ctx, reads, decision, actions, freezes_now, overlapped, now)
+    report.data["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+    return report
 
 
 def _snapshot_memory(store: Any) -> dict[str, Any]:
