@@ -46,8 +46,7 @@ def apply_freeze(tx: Transaction, args: dict[str, Any], event_id: str | None,
     until = now + duration
     details = {k: args.get(k) for k in ("trigger", "key", "template", "sample", "count", "job",
                                          "errors", "level")}
-    review_id = tx.open_review("retry_storm", SUBSYSTEM, f"retry storm: {_scope_words(scope)} "
-                               f"frozen until {iso(until)}: {args['reason']}",
+    review_id = tx.open_review("retry_storm", SUBSYSTEM, f"{args['reason']} (until {iso(until)})",
                                {**details, "until": until}, key=review_key(scope))
     last_alert = args.get("alerted_ts")
     send = last_alert is None or now - float(last_alert) >= repeat_interval_s

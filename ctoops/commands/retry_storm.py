@@ -37,14 +37,16 @@ def run(ctx: Context) -> Report:
     cfg = ctx.config.retry_storm
     store = ctx.store()
     start_memory = _snapshot_memory(store)
+    cursors = start_memory.get("cursors")
     # 1. sense (no lock held)
-    reads, jobs = sense(ctx, start_memory.get("cursors") or {}, ctx.clock.now())
+    reads, jobs = sense(ctx, cursors if isinstance(cursors, dict) else {}, ctx.clock.now())
     events = [e for r in reads for e in r.events]
     notices: list[Notice] = []
     actions: list[dict[str, Any]] = []
     with store.transaction() as tx:
-        memory = copy.deepcopy(tx.state["commands"].get(NAME) or {})
-        overlapped = int(memory.get("generation", 0)) != int(start_memory.get("generation", 0))
+        memory = copy.deepcopy(tx.state["commands"].get(NAME))
+        memory = memory if isinstance(memory, dict) else {}
+        overlapped = _generation(memory) != _generation(start_memory)
         if overlapped:
             events, jobs = [], None  # another run counted these meanwhile
         # 2. decide (pure)
@@ -61,12 +63,12 @@ def run(ctx: Context) -> Report:
                 notices += effector.lift_freeze(tx, ctx.workspace, close.scope, close.record,
                                                 close.reason)
         if not ctx.dry_run:
-            cursors = dict(memory.get("cursors") or {})
+            cursors = dict(memory["cursors"]) if isinstance(memory.get("cursors"), dict) else {}
             if not overlapped:
                 cursors.update({r.name: r.cursor for r in reads})
             tx.state["commands"][NAME] = {
                 **decision.memory, "held": held, "cursors": cursors,
-                "generation": int(memory.get("generation", 0)) + 1,
+                "generation": _generation(memory) + 1,
                 "last_run": {"ts": tx.now, "at": iso(tx.now), "level": decision.level,
                              "new_events": len(events),
                              "bytes_read": sum(r.bytes_read for r in reads)}}
@@ -78,6 +80,11 @@ def run(ctx: Context) -> Report:
     report = _report(ctx, reads, decision, actions, freezes_now, overlapped, now)
     report.data["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     return report
+
+
+def _generation(memory: dict[str, Any]) -> int:
+    value = memory.get("generation", 0)
+    return value if isinstance(value, int) else 0
 
 
 def _snapshot_memory(store: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ctoops.audit import iso
 from ctoops.policy.fingerprint import fingerprint
 from ctoops.policy.flags import active
 from ctoops.redaction import scrub
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 SET_BY = "retry-storm"
 GLOBAL = "global"
-MAX_TIMESTAMPS = 1000  # per fingerprint: counts above it show as the cap
+MAX_TIMESTAMPS = 200  # per fingerprint (the state is rewritten every run): counts cap here
 MAX_SAMPLE_CHARS = 500
 TOP_N = 5
 
@@ -145,7 +146,7 @@ def update_windows(fps: dict[str, Any], events: list[ErrorEvent], cfg: RetryStor
         key, template = fingerprint(event.origin, event.message, event.fingerprint)
         rec = out.setdefault(key, {"template": template, "ts": [], "total": 0,
                                    "source": event.source, "first_ts": ts})
-        rec["ts"].append(ts)
+        rec["ts"].append(round(ts, 3))
         rec["total"] = int(rec.get("total", 0)) + 1
         rec["sample"] = scrub(event.message)[:MAX_SAMPLE_CHARS]
         rec["source"] = event.source
@@ -172,12 +173,12 @@ def _view(key: str, rec: dict[str, Any]) -> FingerprintView:
 def decide(events: list[ErrorEvent], jobs: tuple[CronJobState, ...] | None,
            memory: dict[str, Any], freezes: dict[str, Any], approvals: dict[str, Any],
            cfg: RetryStormConfig, now: float) -> StormDecision:
-    fps, stale = update_windows(memory.get("fingerprints") or {}, events, cfg, now)
+    fps, stale = update_windows(_mapping(memory.get("fingerprints")), events, cfg, now)
     views = sorted((_view(k, r) for k, r in fps.items()),
                    key=lambda v: (v.count, v.last_ts), reverse=True)
     storm_views = [v for v in views if v.count >= cfg.threshold]
 
-    old_jobs = memory.get("jobs") if isinstance(memory.get("jobs"), dict) else {}
+    old_jobs = _mapping(memory.get("jobs"))
     job_mem: dict[str, Any] = dict(old_jobs)
     storming_jobs: dict[str, CronJobState] = {}
     job_views: list[JobView] = []
@@ -198,7 +199,7 @@ def decide(events: list[ErrorEvent], jobs: tuple[CronJobState, ...] | None,
                                          job.last_status, n == handled))
         job_views.sort(key=lambda j: j.consecutive_errors, reverse=True)
 
-    held_mem = dict(memory.get("held") or {})
+    held_mem = {k: v for k, v in _mapping(memory.get("held")).items() if isinstance(v, dict)}
     ours = {s: r for s, r in freezes.items() if isinstance(r, dict) and r.get("set_by") == SET_BY}
     scopes = [GLOBAL, *sorted(({f"job:{j}" for j in storming_jobs} | set(ours) | set(held_mem))
                               - {GLOBAL})]
@@ -225,7 +226,7 @@ def decide(events: list[ErrorEvent], jobs: tuple[CronJobState, ...] | None,
             continue
         storming = bool(storm_views) if job_id is None else job_id in storming_jobs
         marker = held_mem.get(scope)
-        if isinstance(marker, dict):
+        if marker is not None:
             status = (approvals.get(str(marker.get("approval_id"))) or {}).get("status")
             if status == "pending" or (status == "denied" and storming):
                 held.append(Held(scope, str(marker.get("approval_id")), str(status)))
@@ -276,6 +277,12 @@ def decide(events: list[ErrorEvent], jobs: tuple[CronJobState, ...] | None,
                          len(events), stale)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A remembered mapping, or an empty one when the state holds something else
+    (hand-edited or from a future version): the window then starts afresh."""
+    return value if isinstance(value, dict) else {}
+
+
 def _quiet_reason(scope: str, rec: dict[str, Any], cfg: RetryStormConfig) -> str:
     since = float(rec.get("storm_since", rec.get("since", 0.0)))
     if scope == GLOBAL:
@@ -283,4 +290,4 @@ def _quiet_reason(scope: str, rec: dict[str, Any], cfg: RetryStormConfig) -> str
     else:
         what = "no new errors from the job since it was frozen"
     return (f"retry storm over ({scope}): {what}; the freeze ended and the half-open run "
-            f"found it quiet (storm began at epoch {since:.0f}, level {rec.get('level', 1)})")
+            f"found it quiet (storm began {iso(since)}, level {rec.get('level', 1)})")

@@ -210,3 +210,49 @@ def test_r4_an_unknown_source_in_the_config_names_the_key(storm_ws: StormWs) -> 
     ran = storm_ws.run("config", "validate", at=T0)
     assert ran.returncode == 78 and "retry_storm" in ran.stderr and "syslog" in ran.stderr
     assert storm_ws.run("retry-storm", at=T0).returncode == 3
+
+
+class _RacingClock:
+    """A clock whose first reading lets another, complete retry-storm run (a real
+    child process) slip in between this run's cursor snapshot and its commit."""
+
+    def __init__(self, ws: StormWs, at: float) -> None:
+        self.ws, self.at, self.raced = ws, at, False
+
+    def now(self) -> float:
+        if not self.raced:
+            self.raced = True
+            assert self.ws.run("retry-storm", at=self.at).returncode == 1
+        return self.at
+
+
+def test_r29_an_overlapping_run_never_counts_the_same_lines_twice(storm_ws: StormWs) -> None:
+    from ctoops.commands import retry_storm
+    from ctoops.context import Context
+
+    append(storm_ws.logs / log_name(DAY), errors(T0 - 30, 6))
+    ctx = Context(command="retry-storm", root_option=str(storm_ws.root), json=True,
+                  clock=_RacingClock(storm_ws, T0))
+    report = retry_storm.run(ctx)
+    assert report.data["overlapped"] is True and report.data["new_events"] == 0
+    assert report.data["fingerprints"][0]["count"] == 6  # not 12
+    assert report.exit_code == 1
+    code, out = storm_json(storm_ws, T0 + 1)
+    assert code == 1
+    assert out["fingerprints"][0]["count"] == 6 and out["new_events"] == 0
+
+
+def test_r27_a_hand_edited_retry_storm_memory_starts_afresh_without_a_crash(
+        storm_ws: StormWs) -> None:
+    append(storm_ws.logs / log_name(DAY), errors(T0 - 30, 3))
+    assert storm_json(storm_ws, T0)[0] == 0
+    path = storm_ws.root / "memory" / "orchestration-state.json"
+    state = json.loads(path.read_text())
+    state["commands"]["retry-storm"] = {"fingerprints": [1, 2], "jobs": "x", "held": {"g": 3},
+                                        "cursors": {"gateway_log": {"file": 5}}, "generation": "?"}
+    path.write_text(json.dumps(state))
+    append(storm_ws.logs / log_name(DAY), errors(T0 + 10, 10))
+    code, out = storm_json(storm_ws, T0 + 30)
+    assert code == 2 and out["actions"][0]["outcome"] == "done"
+    path.write_text(json.dumps({**storm_ws.state(), "commands": {"retry-storm": "garbage"}}))
+    assert storm_json(storm_ws, T0 + 60)[0] == 2  # still frozen: the freeze is kept apart
