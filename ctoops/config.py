@@ -125,6 +125,9 @@ class SessionsConfig:
     board_path: str
 
 
+STORM_SOURCES = ("gateway_log", "journal", "cron", "events")
+
+
 @dataclass(frozen=True)
 class RetryStormConfig:
     threshold: int
@@ -134,6 +137,32 @@ class RetryStormConfig:
     freeze_max_s: float
     max_bytes_per_run: int
     events_path: str
+    sources: list[str]
+    log_prefix: str
+    log_levels: list[str]
+    journal_max_priority: int
+    journal_directory: str
+    journal_timeout_s: float
+    max_fingerprints: int
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.sources if name not in STORM_SOURCES]
+        if unknown:
+            raise ValueError(f"sources: unknown source {unknown[0]!r} (known: {list(STORM_SOURCES)})")
+        if self.threshold < 1 or self.job_consecutive_errors < 1:
+            raise ValueError("threshold and job_consecutive_errors must be at least 1")
+        if self.window_s <= 0:
+            raise ValueError("window_s must be above 0")
+        if self.freeze_max_s < self.freeze_s:
+            raise ValueError("freeze_max_s must be at least freeze_s")
+        if self.max_bytes_per_run < 4096:
+            raise ValueError("max_bytes_per_run must be at least 4096")
+        if self.journal_max_priority > 7:
+            raise ValueError("journal_max_priority: expected 0 (emerg) .. 7 (debug)")
+        if self.max_fingerprints < 1:
+            raise ValueError("max_fingerprints must be at least 1")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.log_prefix):
+            raise ValueError("log_prefix: expected a file-name prefix such as 'openclaw'")
 
 
 @dataclass(frozen=True)
