@@ -229,6 +229,13 @@ def listing(snap: OpenClawSnapshot, verdicts: dict[str, SessionVerdict]
     if hidden_dead:
         lines.append(("low", "dead_running", f"{len(hidden_dead)} session(s) claim running but "
                       "are dead: " + "; ".join(f"{v.key} ({v.rule})" for v in hidden_dead[:5])))
+    orphan_runs = [r for r in snap.ledger.cron_runs if r.status == RUNNING and r.owner_pid
+                   and snap.pid_status.get(r.owner_pid) == "dead"]
+    if orphan_runs:
+        lines.append(("low", "cron_run_owner_dead", f"{len(orphan_runs)} cron run(s) claim "
+                      "running but their owner process is gone: " + "; ".join(
+                          f"job {r.job_id} run {r.run_id or '?'} (pid {r.owner_pid})"
+                          for r in orphan_runs[:5])))
 
     def view(v: SessionVerdict) -> dict[str, object]:
         rec = v.record

@@ -70,9 +70,18 @@ def entry(session_id: str | None = None, status: str | None = "done",
         e["lastHeartbeatSentAt"] = heartbeat_ms
         e["lastHeartbeatText"] = "HEARTBEAT_OK"
     if pad_bytes > 0:
-        half = pad_bytes // 2
-        e["skillsSnapshot"] = {"prompt": "s" * half, "skills": [{"name": "web", "v": 1}]}
-        e["systemPromptReport"] = {"chars": pad_bytes - half, "text": "p" * (pad_bytes - half)}
+        # Real bulk: a long prompt string plus many small objects (skills, report
+        # sections), so parsing costs what a real entry costs, not a memcpy.
+        half, quarter = pad_bytes // 2, pad_bytes // 4
+        skills = [{"name": f"skill-{i}", "description": "Does one useful thing well. " * 2,
+                   "path": f"skills/skill-{i}/SKILL.md", "enabled": True}
+                  for i in range(max(1, quarter // 150))]
+        sections = [{"id": f"section-{i}", "chars": 1000 + i, "tokens": 250 + i,
+                     "source": "workspace", "truncated": False}
+                    for i in range(max(1, quarter // 100))]
+        e["skillsSnapshot"] = {"prompt": "You are a careful agent. " * (half // 25),
+                               "skills": skills}
+        e["systemPromptReport"] = {"chars": pad_bytes, "sections": sections}
     e.update(extra)
     return e
 

@@ -113,3 +113,13 @@ def test_r17_cron_run_that_the_run_log_says_failed_is_dead_and_ok_is_done():
     ok = snap([rec(key, "running", FRESH, sid="run-a")], cron_runs=[CronRunRecord(
         "job1", "main", "run-a", key, "ok", NOW_MS - 5, NOW_MS - 2)])
     assert verdict(ok, key).state == "done"
+
+
+def test_r2_cron_receipt_running_with_a_dead_owner_is_listed():
+    from ctoops.policy.dead_sessions import listing
+
+    s = snap([], cron_runs=[CronRunRecord("job1", "main", "run9", None, "running", NOW_MS, None,
+                                          4242)], pids={4242: "dead"})
+    lines, _ = listing(s, {})
+    assert [(risk, check) for risk, check, _ in lines if check == "cron_run_owner_dead"] == [
+        ("low", "cron_run_owner_dead")]

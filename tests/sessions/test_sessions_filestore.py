@@ -62,7 +62,7 @@ def test_r2_malformed_member_deep_in_a_big_file_fails_without_reading_the_rest(t
 def test_r2_a_20mb_store_streams_with_memory_bounded_by_one_entry(tmp_path):
     path = gen.write_sessions_json(tmp_path, gen.realistic_items(20 << 20, NOW_MS,
                                                                  entry_bytes=20_000))
-    assert path.stat().st_size > 20 << 20
+    assert path.stat().st_size > 20_000_000
     tracemalloc.start()
     try:
         view = filestore.read_sessions_json(path, "main")
