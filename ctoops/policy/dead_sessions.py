@@ -229,6 +229,9 @@ def listing(snap: OpenClawSnapshot, verdicts: dict[str, SessionVerdict]
     if hidden_dead:
         lines.append(("low", "dead_running", f"{len(hidden_dead)} session(s) claim running but "
                       "are dead: " + "; ".join(f"{v.key} ({v.rule})" for v in hidden_dead[:5])))
+    owner = _owner_line(snap)
+    if owner is not None:
+        lines.append(owner)
     orphan_runs = [r for r in snap.ledger.cron_runs if r.status == RUNNING and r.owner_pid
                    and snap.pid_status.get(r.owner_pid) == "dead"]
     if orphan_runs:
@@ -250,3 +253,20 @@ def listing(snap: OpenClawSnapshot, verdicts: dict[str, SessionVerdict]
         for state, items in by_state.items()}
     data["counts"] = {state: len(items) for state, items in by_state.items()}
     return lines, data
+
+
+def _owner_line(snap: OpenClawSnapshot) -> tuple[str, str, str] | None:
+    """Who owns the gateway now, by its lease and its boot history (R3)."""
+    lease, boots = snap.ledger.lease, sorted(snap.ledger.boots, key=lambda b: b.started_at_ms)
+    last = boots[-1] if boots else None
+    if lease is not None and lease.pid is not None:
+        status = snap.pid_status.get(lease.pid, "unknown")
+        if status == "dead":
+            return ("low", "gateway_owner", f"the gateway-owner lease names pid {lease.pid}, "
+                    "which is gone: the gateway stopped without releasing it")
+        return ("none", "gateway_owner", f"gateway owner pid {lease.pid} ({status})"
+                + (f", booted {iso(last.started_at_ms / 1000)}" if last else ""))
+    if last is not None and last.completed_at_ms is not None:
+        return ("none", "gateway_owner", f"no gateway owner: the last boot (pid {last.pid}) "
+                f"ended {iso(last.completed_at_ms / 1000)} ({last.outcome or 'unknown'})")
+    return None

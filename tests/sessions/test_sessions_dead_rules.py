@@ -123,3 +123,17 @@ def test_r2_cron_receipt_running_with_a_dead_owner_is_listed():
     lines, _ = listing(s, {})
     assert [(risk, check) for risk, check, _ in lines if check == "cron_run_owner_dead"] == [
         ("low", "cron_run_owner_dead")]
+
+
+def test_r3_gateway_owner_line_from_lease_and_boots():
+    from ctoops.policy.dead_sessions import listing
+    from ctoops.probes.openclaw.model import LeaseRecord
+
+    stopped = snap([], boots=[BootRecord("b", 10, NOW_MS - 9000, NOW_MS - 5000, "clean_stop")])
+    [line] = [x for x in listing(stopped, {})[0] if x[1] == "gateway_owner"]
+    assert line[0] == "none" and "clean_stop" in line[2]
+    s = snap([], pids={77: "dead"})
+    s = OpenClawSnapshot(s.state_dir, True, s.agents, StateDbView(
+        lease=LeaseRecord("o", 77, "h", 1, NOW_MS, NOW_MS)), {77: "dead"})
+    [line] = [x for x in listing(s, {})[0] if x[1] == "gateway_owner"]
+    assert line[0] == "low" and "77" in line[2]
