@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctoops.actions.board import BoardResult, BoardSnapshot, open_board
 from ctoops.actions.notify import Notice, dispatch, write_mc_output
@@ -30,6 +30,9 @@ from ctoops.policy.dead_sessions import listing
 from ctoops.probes.openclaw.model import OpenClawSnapshot
 from ctoops.probes.openclaw.snapshot import read_snapshot
 from ctoops.report import Finding, Report, check_report
+
+if TYPE_CHECKING:
+    from ctoops.state import Transaction
 
 NAME = "check sessions"
 
@@ -79,7 +82,7 @@ def run(ctx: Context) -> Report:
         results = [BoardResult(u.task_id, "dry_run", "not written (--dry-run)")
                    for u in decision.updates]
     else:
-        notes = []
+        notes: list[str] = []
         with ctx.store().transaction() as tx:
             now = tx.now
             decision = sessions.decide(snap, board_view, tx.state["commands"].get(NAME), cfg, now)
@@ -102,7 +105,7 @@ def _read_memory(ctx: Context) -> tuple[dict[str, Any], list[str]]:
     return state["commands"].get(NAME) or {}, []
 
 
-def _record(tx: Any, ctx: Context, d: sessions.SessionsDecision, beats: heartbeat.HeartbeatDecision,
+def _record(tx: Transaction, ctx: Context, d: sessions.SessionsDecision, beats: heartbeat.HeartbeatDecision,
             results: list[BoardResult]) -> None:
     outcome_of = {r.task_id: r for r in results}
     for lost in d.lost:
