@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ctoops.actions.mc_output import write_mc_output
-from ctoops.actions.notify import Notice, learn_channels, new_message, notify_memory
+from ctoops.actions.notify import Notice, new_message
+from ctoops.actions.notify_flow import learn_channels, notify_memory
 from ctoops.audit import AuditEvent
 
 if TYPE_CHECKING:

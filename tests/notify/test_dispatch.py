@@ -204,3 +204,17 @@ def test_a_huge_or_secret_laden_notice_survives_the_outbox_and_fits_discord(
     assert len(notify.flush(make_ctx(workspace, T0 + 60)).delivered) == 1
     (msg,) = discord_server.messages
     assert "hunter2" not in json.dumps(msg) and msg["embeds"][0]["description"].endswith("[truncated]")
+
+
+def test_while_discord_backs_off_a_run_does_not_even_take_the_lock(workspace, discord_server):
+    webhook_config(workspace, discord_server.webhook_url)
+    discord_server.script(Reply.server_error(), Reply.server_error())
+    dispatch(make_ctx(workspace, T0), [restart()])
+    state_file = workspace / "memory" / "orchestration-state.json"
+    before = state_file.read_bytes()
+    res = notify.flush(make_ctx(workspace, T0 + 10))  # backing off until T0 + 30
+    assert state_file.read_bytes() == before
+    assert len(res.kept) == 1 and "backing off" in res.errors[0]
+    assert len(discord_server.posts()) == 2
+    res = notify.flush(make_ctx(workspace, T0 + 40))  # back-off over: a real pass
+    assert len(res.delivered) == 1 and state_file.read_bytes() != before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -51,17 +50,11 @@ def test_notify_flush_says_75_while_discord_is_down_and_0_once_delivered(
     assert r.returncode == 0 and "empty" in r.stdout
 
 
-def test_notify_test_reports_what_each_channel_did(ctoops, workspace, discord_server, tmp_path):
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    record = tmp_path / "logger.argv"
-    logger = bindir / "logger"
-    logger.write_text(f"#!{sys.executable}\nimport sys\n"
-                      f"open({str(record)!r}, 'a').write(repr(sys.argv[1:]) + '\\n')\n")
-    logger.chmod(0o755)
+def test_notify_test_reports_what_each_channel_did(ctoops, workspace, discord_server,
+                                                   fake_logger):
+    env, record = fake_logger
     webhook_config(workspace, discord_server.webhook_url,
                    order=["discord_bot", "discord_webhook", "mc_output", "syslog"])
-    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     r = ctoops("--json", "notify", "test", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     results = {c["channel"]: c["result"] for c in r.json()["channels"]}

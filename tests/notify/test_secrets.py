@@ -15,7 +15,7 @@ def all_bytes(root: Path) -> list[tuple[Path, bytes]]:
 
 
 def test_no_secret_in_any_file_or_output_whatever_discord_answers(ctoops, workspace,
-                                                                  discord_server):
+                                                                  discord_server, fake_logger):
     webhook_token = discord_server.webhook_token
     bot_token = discord_server.bot_token
     # The webhook comes from the environment (the documented way); the config
@@ -25,7 +25,7 @@ def test_no_secret_in_any_file_or_output_whatever_discord_answers(ctoops, worksp
                         "channel_id": discord_server.channel_id, "api_base": discord_server.api_base,
                         "max_inline_wait_s": 1.0})
     env = {"CTOOPS_DISCORD_WEBHOOK": discord_server.webhook_url,
-           "CTOOPS_DISCORD_BOT_TOKEN": bot_token}
+           "CTOOPS_DISCORD_BOT_TOKEN": bot_token, **fake_logger[0]}
     discord_server.script(Reply.unauthorized(), Reply.server_error(), Reply.server_error(),
                           Reply.rate_limited(30.0), Reply.forbidden(), Reply.slow(2.0),
                           Reply(400, {"message": "Invalid Form Body", "code": 50035}))
@@ -37,7 +37,7 @@ def test_no_secret_in_any_file_or_output_whatever_discord_answers(ctoops, worksp
     for i, args in enumerate(steps):
         r = ctoops(*args, env={**env, "CTOOPS_FAKE_NOW": str(AT + 100 * i)})
         outputs.append(r.stdout + r.stderr)
-    text = "\n".join(outputs)
+    text = "\n".join(outputs) + fake_logger[1].read_text()  # what went to syslog too
     assert len(discord_server.posts()) >= 7, text  # every scripted answer was met
     assert "…/" in text  # masked labels are shown instead
     for secret in (webhook_token, bot_token, discord_server.webhook_url):
