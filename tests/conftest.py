@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ def ctoops(workspace: Path) -> Callable[..., Ran]:
 
 
 @pytest.fixture
-def discord_server() -> Iterator[Any]:
+def discord_server() -> Any:  # yields a FakeDiscord
     """A local server on 127.0.0.1 that behaves like Discord (tests/fakes/discord_server.py).
 
     Point `notify.discord.webhook_url` at `.webhook_url`, or `api_base`/`channel_id`

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MAX_TRIES_PER_CHANNEL = 4  # per message: a few 429s waited out, one 5xx retried
 SERVER_RETRY_S = 1.0  # one quick retry of a 5xx inside the run
 LOGGER_TIMEOUT_S = 2.0
+LINE_MAX = 2000  # characters of a syslog/stderr line
 _SYSLOG_PRIO = {"none": "info", "low": "notice", "medium": "warning", "high": "crit"}
 
 
@@ -125,9 +126,7 @@ class RemoteRun:
     def _wait(self, t: discord.Target, seconds: float, why: str) -> bool:
         """Wait inline if the run's wait budget and send budget allow; else the
         channel is done for this run (its messages stay in the outbox)."""
-        if seconds <= self.wait_left and self.mono() + seconds <= self.deadline:
-            self.sleep(seconds)
-            self.wait_left -= seconds
+        if self._wait_quietly(seconds):
             return True
         self.down[t.name] = f"{t.label}: {why}; left in the outbox"
         return False
@@ -170,6 +169,7 @@ class RemoteRun:
         return None
 
     def _wait_quietly(self, seconds: float) -> bool:
+        """Sleep `seconds` if both budgets allow (True), else do nothing (False)."""
         if seconds <= self.wait_left and self.mono() + seconds <= self.deadline:
             self.sleep(seconds)
             self.wait_left -= seconds
@@ -187,7 +187,9 @@ def notice_line(message: dict[str, Any]) -> str:
     n = message["notice"]
     kind = message.get("kind", "event")
     tag = n.get("risk", "low").upper() + ("" if kind in ("event", "firing") else f" {kind}")
-    return f"[{tag}] {n.get('subsystem')}/{n.get('kind')}: {n.get('title')}: {n.get('body')}"
+    line = f"[{tag}] {n.get('subsystem')}/{n.get('kind')}: {n.get('title')}: {n.get('body')}"
+    line = " ".join(line.split())  # one journal entry, not one per line of the body
+    return line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…"
 
 
 def mc_output_record(message: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def to_syslog(ctx: Context, message: dict[str, Any]) -> str:
 
         prio = _SYSLOG_PRIO.get(message["notice"].get("risk", "low"), "notice")
         result = run_command([logger, "-t", "ctoops", "-p", f"user.{prio}", "--",
-                              scrub(line)[:4000]], LOGGER_TIMEOUT_S)
+                              scrub(line)], LOGGER_TIMEOUT_S)
         if not result.ok:
             ctx.debug(f"notify: logger did not take the line ({result.error or result.returncode})")
             return "stderr"

@@ -72,7 +72,7 @@ def dispatch(ctx: Context, notices: list[Notice]) -> list[Delivery]:
 
     try:
         return _dispatch(ctx, notices)
-    except StateUnavailable as exc:
+    except (StateUnavailable, OSError) as exc:  # no state or no outbox: never lose the notice
         ctx.warn(f"notify: {exc}; the notices go to the local channels only, without dedup")
         out = []
         for n in notices:

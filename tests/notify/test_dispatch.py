@@ -218,3 +218,45 @@ def test_while_discord_backs_off_a_run_does_not_even_take_the_lock(workspace, di
     assert len(discord_server.posts()) == 2
     res = notify.flush(make_ctx(workspace, T0 + 40))  # back-off over: a real pass
     assert len(res.delivered) == 1 and state_file.read_bytes() != before
+
+
+def test_unreadable_state_still_reaches_a_local_channel(workspace, monkeypatch, capsys):
+    monkeypatch.setenv("JOURNAL_STREAM", "8:1")  # the stderr line is the syslog copy
+    set_notify(workspace, order=["discord_webhook", "mc_output", "syslog"])
+    state = workspace / "memory" / "orchestration-state.json"
+    state.mkdir(parents=True)  # a directory where the state file should be
+    (d,) = dispatch(make_ctx(workspace), [restart()])
+    assert d.delivered and d.channel == "mc_output"
+    assert "without dedup" in capsys.readouterr().err
+
+
+def test_mc_output_unwritable_falls_through_to_syslog(workspace, monkeypatch, capsys):
+    monkeypatch.setenv("JOURNAL_STREAM", "8:1")
+    set_notify(workspace, order=["mc_output", "syslog"], mc_output="logs/blocked")
+    (workspace / "logs" / "blocked").mkdir(parents=True)
+    (d,) = dispatch(make_ctx(workspace), [restart()])
+    assert d.delivered and d.channel == "syslog"
+    assert "[HIGH] gateway/restart_coming: Restart coming" in capsys.readouterr().err
+
+
+def test_a_symlink_in_the_outbox_is_not_followed(workspace, down_url, discord_server, tmp_path):
+    webhook_config(workspace, down_url)
+    dispatch(make_ctx(workspace), [restart()])
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"notice": {"title": "not ours"}}), encoding="utf-8")
+    link = f"000000000000-{int(T0 * 1000)}.json"  # sorts first, not expired
+    (workspace / "memory" / "outbox" / link).symlink_to(outside)
+    webhook_config(workspace, discord_server.webhook_url)
+    res = notify.flush(make_ctx(workspace, T0 + 60))
+    assert res.quarantined == [link] and len(res.delivered) == 1
+    assert [m["embeds"][0]["title"] for m in discord_server.messages] == ["Restart coming"]
+    assert outside.exists() and outbox_names(workspace) == []
+
+
+def test_an_unwritable_outbox_still_reaches_a_local_channel(workspace, discord_server, capsys):
+    webhook_config(workspace, discord_server.webhook_url)
+    (workspace / "memory").mkdir(parents=True, exist_ok=True)
+    (workspace / "memory" / "outbox").write_text("a file where the folder should be")
+    (d,) = dispatch(make_ctx(workspace), [restart()])
+    assert d.delivered and d.channel == "mc_output"
+    assert "local channels only" in capsys.readouterr().err
