@@ -73,7 +73,30 @@ def _run(typer_ctx: typer.Context, name: str, kind: str,
         code = report.exit_code
     except Exception as exc:
         code = _report_error(exc, name, kind, ctx.json)
+    if kind != GATE and not ctx.dry_run and name != "notify flush":
+        _flush_outbox(ctx)
     raise typer.Exit(code)
+
+
+def _flush_outbox(ctx: Context) -> None:
+    """Any run retries what Discord did not take yet (R22); with an empty outbox
+    this is one listdir and no import."""
+    import os
+
+    from ctoops.errors import CtoopsError  # loaded already by the config
+
+    try:
+        names = os.listdir(ctx.workspace.outbox_dir)
+    except FileNotFoundError:
+        return  # nothing was ever queued
+    except (OSError, CtoopsError) as exc:
+        ctx.debug(f"notify: outbox not checked: {exc}")
+        return
+    if not any(n.endswith(".json") and not n.startswith(".") for n in names):
+        return
+    from ctoops.actions.notify import flush_quietly
+
+    flush_quietly(ctx)
 
 
 def _reason(value: str) -> str:

@@ -70,6 +70,16 @@ class DiscordConfig:
     timeout_s: float
     max_inline_wait_s: float
 
+    def __post_init__(self) -> None:
+        if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError("webhook_url: expected an https:// URL (value not shown: a secret)")
+        if not self.api_base.startswith(("https://", "http://")):
+            raise ValueError("api_base: expected an https:// URL")
+        if self.channel_id and not self.channel_id.isdigit():
+            raise ValueError("channel_id: expected a Discord channel id (digits, quoted)")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s: expected a number > 0")
+
 
 @dataclass(frozen=True)
 class NotifyConfig:

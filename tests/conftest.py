@@ -79,3 +79,18 @@ def ctoops(workspace: Path) -> Callable[..., Ran]:
         return run_ctoops(list(args), root=workspace, env=env, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture
+def discord_server() -> Any:  # yields a FakeDiscord
+    """A local server on 127.0.0.1 that behaves like Discord (tests/fakes/discord_server.py).
+
+    Point `notify.discord.webhook_url` at `.webhook_url`, or `api_base`/`channel_id`
+    at `.api_base`/`.channel_id` with `.bot_token` in $CTOOPS_DISCORD_BOT_TOKEN.
+    `.script(Reply.rate_limited(0.2), Reply.server_error(), ...)` sets the next
+    answers; `.messages` holds the accepted bodies, `.requests` every request.
+    """
+    from tests.fakes.discord_server import FakeDiscord
+
+    with FakeDiscord() as fake:
+        yield fake
