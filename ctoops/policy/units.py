@@ -262,7 +262,7 @@ def render_job_service(ri: RenderInput, job: Job, template: str) -> str:
         rw.append(("/run/sudo", True))
     paths = ["# Writable: the workspace, and the gateway state (the safe restart prunes it,\n"
              "# R13.2; read-only SQLite readers still need its WAL -shm files writable).",
-             *_path_lines(ri, rw, reads + list(ri.code_paths))]
+             *_path_lines(ri, rw, [*reads, ri.config_file or "", *ri.code_paths])]
     deny = "" if sudo else "SystemCallFilter=~@privileged @resources"
     if sudo:
         deny = ("# sudo way: no ~@privileged/@resources deny list (sudo and PAM call setresuid,\n"
@@ -317,7 +317,8 @@ def render_notice_service(ri: RenderInput, template: str, dropin_path: str) -> s
         "timeout_start_s": "60",
         "nice": "5",
         "io_class": "best-effort",
-        "paths": "\n".join(_path_lines(ri, [(ri.workspace, False)], list(ri.code_paths))),
+        "paths": "\n".join(_path_lines(ri, [(ri.workspace, False)],
+                                        [ri.config_file or "", *ri.code_paths])),
         "protect_home": _protect_home(ri, [ri.workspace, ri.config_file or ""], False),
         "proc": proc,
     })

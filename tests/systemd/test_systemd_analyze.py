@@ -21,8 +21,8 @@ EXEC = "/usr/bin/env"
 GATEWAY_STUB = ("[Unit]\nDescription=stand-in for the OpenClaw gateway\n\n"
                 "[Service]\nExecStart=/bin/sleep 1000\n")
 WAYS = {  # way -> (install options, unit folder under the prefix, --user for systemd-analyze)
-    "polkit": (("--system", "--service-user", "nobody"), "etc/systemd/system", False),
-    "sudo": (("--system", "--service-user", "nobody", "--restart-via", "sudo"),
+    "polkit": (("--system",), "etc/systemd/system", False),
+    "sudo": (("--system", "--restart-via", "sudo"),
              "etc/systemd/system", False),
     "user": (("--user",), None, True),
 }
