@@ -25,7 +25,7 @@ HOME_ROOTS = ("/home", "/root", "/run/user")
 TMP_ROOTS = ("/tmp", "/var/tmp")
 # sudo and its PAM stack need these to become root; nothing else gets any capability.
 SUDO_CAPABILITIES = "CAP_SETUID CAP_SETGID CAP_AUDIT_WRITE CAP_SYS_RESOURCE"
-_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.@-]+$")
 _ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 _UNSAFE_IN_UNIT = re.compile(r"[\s\"'\\;\x00-\x1f\x7f]")
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")

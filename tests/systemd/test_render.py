@@ -200,14 +200,16 @@ def test_bad_paths_are_refused_with_a_clear_error(bad: str) -> None:
         render(workspace=bad)
 
 
-def test_bad_unit_or_user_names_are_refused() -> None:
+@pytest.mark.parametrize("unit", ["gw; rm -rf /", 'gw"', "gw\\", "gw service"])
+def test_bad_unit_or_user_names_are_refused(unit: str) -> None:
+    """They end up inside the polkit rule's JavaScript strings and unit lines."""
     with pytest.raises(UsageError, match="service user"):
         render(service_user='x"; polkit.Result.YES; //')
     cfg = load_config(None)
     with pytest.raises(UsageError, match=r"gateway\.unit"):
         ip.build_render_input("system", "polkit", "ctoops", "/h", "/w", None,
                               dataclasses.replace(cfg, gateway=dataclasses.replace(
-                                  cfg.gateway, unit="gw; rm -rf /")),
+                                  cfg.gateway, unit=unit)),
                               ("/usr/bin/ctoops",), (), "/h/.config", "/usr/bin/systemctl",
                               "/usr/bin/timeout", None)
 
