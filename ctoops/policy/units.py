@@ -304,7 +304,8 @@ def render_timer(job: Job, template: str) -> str:
 
 
 def render_notice_service(ri: RenderInput, template: str, dropin_path: str) -> str:
-    proc = "ProtectProc=invisible\nProcSubset=pid" if ri.scope == SYSTEM else ""
+    # Not ProcSubset=pid: importing psutil reads /proc/stat, and the notifier may.
+    proc = "ProtectProc=invisible" if ri.scope == SYSTEM else ""
     return render_template(template, {
         "unit": NOTICE_SERVICE,
         "way_line": _way_line(ri),
