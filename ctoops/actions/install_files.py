@@ -94,7 +94,7 @@ def write_file(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None
 def remove_written(path: Path, target: str, expected_sha: str) -> Removal:
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return Removal(target, "missing")
     if not stat.S_ISREG(st.st_mode):
         return Removal(target, "not_a_file")

@@ -115,41 +115,25 @@ def install(ctx: Context, opts: ip.InstallOptions) -> Report:
     if dry:  # the whole text of each unit; then the diff only where one is installed
         _show(ctx, "".join(f"# --- {f.target} (mode {f.mode:o})\n{f.text}\n" for f in plan.files))
     _show(ctx, "".join(c.diff for c in changed if not dry or c.status == "changed"))
-    created_dirs: list[str] = list(previous.dirs) if previous else []
     removals: list[fs.Removal] = []
     results: list[Any] = []
     config_written = False
     if not dry and (changed or stale or previous is None):
-        targets = [fs.on_disk(c.target, opts.prefix) for c in changed]
-        targets.append(fs.on_disk(plan.manifest_path, opts.prefix))
-        problems = fs.unwritable(targets)
-        if problems:
-            raise ActionFailed("; ".join(problems) + " (run as root for --system, or use --user "
-                               "or --prefix DIR); nothing was written")
-        for change in changed:
-            planned = next(f for f in plan.files if f.target == change.target)
-            path = fs.on_disk(planned.target, opts.prefix)
-            created_dirs += _host_paths(fs.make_dirs(path.parent), opts.prefix)
-            fs.write_file(path, planned.text.encode("utf-8"), planned.mode)
-        for target in stale:
-            assert previous is not None
-            removals.append(fs.remove_written(fs.on_disk(target, opts.prefix), target,
-                                              previous.files[target]))
-        manifest = fs.on_disk(plan.manifest_path, opts.prefix)
-        created_dirs += _host_paths(fs.make_dirs(manifest.parent), opts.prefix)
-        keep = [f.target for f in plan.files] + [plan.manifest_path]
-        unused = [d for d in created_dirs if not any(k.startswith(d + "/") for k in keep)]
-        fs.remove_empty_dirs([fs.on_disk(d, opts.prefix) for d in unused])
-        created_dirs = [d for d in created_dirs if d not in unused]
-        fs.write_file(manifest, ip.manifest_json(plan, created_dirs).encode("utf-8"), 0o644)
+        removals = _apply(plan, changed, stale, previous, opts.prefix)
     if not dry and not opts.prefix and ws_missing:
         owner = (facts.service.uid, facts.service.gid) if (
             scope == SYSTEM and facts.service and os.geteuid() == 0) else None
-        fs.create_workspace(Path(workspace), owner)
+        try:
+            fs.create_workspace(Path(workspace), owner)
+        except OSError as exc:
+            raise ActionFailed(f"cannot create the workspace {workspace}: "
+                               f"{exc.strerror or exc}") from exc
         notes.append(f"created the workspace {workspace} with the default config")
     if opts.write_config and config_wanted:
         config_written, config_diff = _write_config(config_path, config_wanted, dry)
         _show(ctx, config_diff)
+        if config_written:
+            notes.append(f"set gateway.{' and gateway.'.join(config_wanted)} in {config_path}")
     if not dry and (changed or stale) and skipped is None:
         results = fs.run_steps(ip.install_commands(plan, facts.systemctl))
     elif skipped and not dry and (changed or stale):
@@ -191,6 +175,41 @@ def install(ctx: Context, opts: ip.InstallOptions) -> Report:
                                    f"file(s) under {opts.prefix or '/'}"
                                    + ("" if skipped else "; timers enabled"))
     return Report("install systemd", 0, status, summary, findings, data=data, notes=notes)
+
+
+def _apply(plan: ip.InstallPlan, changed: list[ip.FileChange], stale: list[str],
+           previous: ip.Manifest | None, prefix: str | None) -> list[fs.Removal]:
+    """Write the changed files. The manifest goes first, naming every planned file
+    and each folder created for them, so a run that dies half-way can still be
+    uninstalled (a file never written is simply missing then)."""
+    targets = [fs.on_disk(c.target, prefix) for c in changed]
+    manifest = fs.on_disk(plan.manifest_path, prefix)
+    problems = fs.unwritable([*targets, manifest])
+    if problems:
+        raise ActionFailed("; ".join(problems) + " (run as root for --system, or use --user "
+                           "or --prefix DIR); nothing was written")
+    created = list(previous.dirs) if previous else []
+    removals: list[fs.Removal] = []
+    try:
+        for path in [*targets, manifest]:
+            created += _host_paths(fs.make_dirs(path.parent), prefix)
+        for target in stale:
+            sha = previous.files[target] if previous else ""
+            removals.append(fs.remove_written(fs.on_disk(target, prefix), target, sha))
+        keep = [f.target for f in plan.files] + [plan.manifest_path]
+        unused = [d for d in created if not any(k.startswith(d + "/") for k in keep)]
+        fs.remove_empty_dirs([fs.on_disk(d, prefix) for d in unused])
+        created = [d for d in created if d not in unused]
+        fs.write_file(manifest, ip.manifest_json(plan, created).encode("utf-8"), 0o644)
+        planned = {f.target: f for f in plan.files}
+        for change, path in zip(changed, targets, strict=True):
+            f = planned[change.target]
+            fs.write_file(path, f.text.encode("utf-8"), f.mode)
+    except OSError as exc:
+        raise ActionFailed(f"writing the units failed: {exc}; the manifest "
+                           f"{plan.manifest_path} lists what may have been written "
+                           "(`ctoops uninstall systemd` removes it)") from exc
+    return removals
 
 
 def _absolute_prefix(opts: ip.InstallOptions) -> ip.InstallOptions:

@@ -230,6 +230,8 @@ def compare(files: list[PlannedFile] | tuple[PlannedFile, ...],
     changes: list[FileChange] = []
     for f in files:
         kind, data = installed.get(f.target, ("missing", None))
+        if kind == "blocked":
+            raise ActionFailed(f"{f.target}: a folder on its path is a file; move it away first")
         if kind in ("symlink", "other"):
             raise ActionFailed(f"{f.target} is a {'symlink' if kind == 'symlink' else 'non-file'}"
                                " (a masked unit?); ctoops will not write through it: remove "

@@ -50,7 +50,7 @@ class ExecChoice:
 @dataclass(frozen=True)
 class InstalledFile:
     path: Path  # where it is on disk (the --prefix applied)
-    kind: str  # missing | file | symlink | other
+    kind: str  # missing | file | symlink | other | blocked
     data: bytes | None
 
 
@@ -201,6 +201,8 @@ def read_installed(path: Path) -> InstalledFile:
         st = os.lstat(path)
     except FileNotFoundError:
         return InstalledFile(path, "missing", None)
+    except NotADirectoryError:  # a file stands where a folder on the path should be
+        return InstalledFile(path, "blocked", None)
     if stat.S_ISLNK(st.st_mode):
         return InstalledFile(path, "symlink", None)
     if not stat.S_ISREG(st.st_mode):

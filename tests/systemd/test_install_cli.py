@@ -278,6 +278,20 @@ def test_a_masked_unit_in_the_way_stops_the_install_before_any_write(
     assert tree(prefix) == snapshot
 
 
+def test_a_file_where_a_folder_belongs_stops_the_install_before_any_write(
+        install: Callable[..., Ran], ws: Path, tmp_path: Path) -> None:
+    prefix = tmp_path / "dest"
+    (prefix / UNITS).mkdir(parents=True)
+    blocker = prefix / UNITS / "openclaw-gateway.service.d"
+    blocker.write_text("a file where the drop-in folder should be\n")
+    before = tree(prefix)
+    ran = install("install", "systemd", "--system", "--prefix", str(prefix), "--exec", EXEC,
+                  "--service-user", "root", root=ws)
+    assert ran.returncode == 1, ran.stderr
+    assert "is a file" in ran.stderr and "Traceback" not in ran.stderr
+    assert tree(prefix) == before
+
+
 def test_live_user_install_without_systemd_writes_files_and_says_systemctl_was_skipped(
         install: Callable[..., Ran], tmp_path: Path, home: Path) -> None:
     """No --prefix: the real paths of a --user install (inside this test's HOME).
