@@ -297,19 +297,57 @@ def notify_gateway_up(typer_ctx: typer.Context) -> None:
 
 
 @install_app.command("systemd")
-def install_systemd(typer_ctx: typer.Context) -> None:
-    """Render and install the units and timers for this host."""
+def install_systemd(
+    typer_ctx: typer.Context,
+    user_scope: Annotated[bool | None, typer.Option("--user/--system", help=(
+        "User units (systemctl --user) or system units; default: --system as root, "
+        "else --user."), show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the rendered units and the diff; write nothing.")] = False,
+    prefix: Annotated[str | None, typer.Option("--prefix", metavar="DIR", help=(
+        "Write the files under DIR (like DESTDIR); run no systemctl."))] = None,
+    exec_path: Annotated[str | None, typer.Option("--exec", metavar="PATH", help=(
+        "The ctoops executable the units run (default: the one running now)."))] = None,
+    restart_via: Annotated[str | None, typer.Option("--restart-via", metavar="user|polkit|sudo",
+        help="How the gateway is restarted (default: user for --user, polkit for --system)."
+        )] = None,
+    workspace: Annotated[str | None, typer.Option("--workspace", metavar="DIR", help=(
+        "The workspace the units use (default: --root, else /var/lib/ctoops for "
+        "--system, $XDG_STATE_HOME/ctoops for --user)."))] = None,
+    service_user: Annotated[str | None, typer.Option("--service-user", metavar="NAME", help=(
+        "--system: the user the services run as (default: ctoops)."))] = None,
+    write_config: Annotated[bool, typer.Option("--write-config", help=(
+        "Also set gateway.restart_command and systemd_scope in the workspace config."
+        ))] = False,
+) -> None:
+    """Render and install the units and timers for this host (shows a diff first)."""
     from ctoops.commands import install as mod
+    from ctoops.policy.install_plan import InstallOptions
 
-    _run(typer_ctx, "install systemd", ACTION, mod.install)
+    opts = InstallOptions(scope=None if user_scope is None else ("user" if user_scope else "system"),
+                          way=restart_via, prefix=prefix, exec_path=exec_path, workspace=workspace,
+                          service_user=service_user, write_config=write_config, dry_run=dry_run)
+    _run(typer_ctx, "install systemd", ACTION, lambda ctx: mod.install(ctx, opts))
 
 
 @uninstall_app.command("systemd")
-def uninstall_systemd(typer_ctx: typer.Context) -> None:
-    """Remove the units and timers `install systemd` wrote."""
+def uninstall_systemd(
+    typer_ctx: typer.Context,
+    user_scope: Annotated[bool | None, typer.Option("--user/--system", help=(
+        "Which install to remove; default: --system as root, else --user."),
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be removed; remove nothing.")] = False,
+    prefix: Annotated[str | None, typer.Option("--prefix", metavar="DIR", help=(
+        "Remove the files an install --prefix DIR wrote; run no systemctl."))] = None,
+) -> None:
+    """Remove exactly the files `install systemd` wrote (its manifest says which)."""
     from ctoops.commands import install as mod
+    from ctoops.policy.install_plan import InstallOptions
 
-    _run(typer_ctx, "uninstall systemd", ACTION, mod.uninstall)
+    opts = InstallOptions(scope=None if user_scope is None else ("user" if user_scope else "system"),
+                          prefix=prefix, dry_run=dry_run)
+    _run(typer_ctx, "uninstall systemd", ACTION, lambda ctx: mod.uninstall(ctx, opts))
 
 
 def _exit_code_for(exc: BaseException, kind: str) -> int:
