@@ -157,7 +157,7 @@ def _bounded_run(argv: list[str], max_bytes: int, timeout_s: float
                     break
                 if not sel.select(left):
                     continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
+                chunk = os.read(proc.stdout.fileno(), min(65536, max_bytes - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
