@@ -35,6 +35,7 @@ def test_r13_spans_cover_each_member_exactly_in_gateway_format() -> None:
 
 def test_r13_entry_longer_than_the_decode_window_is_read_whole(monkeypatch) -> None:
     monkeypatch.setattr(store_spans, "_WINDOW_START", 16)
+    monkeypatch.setattr(store_spans, "_WINDOW_MIN", 16)
     big = "é🦞\"\\\u2028" * 5000
     data = json.dumps({"k1": {"p": big}, "k2": 12345678901234567890}, ensure_ascii=False).encode()
     members = _members(data)
@@ -44,8 +45,10 @@ def test_r13_entry_longer_than_the_decode_window_is_read_whole(monkeypatch) -> N
 
 def test_r13_number_cut_by_the_window_edge_is_not_shortened(monkeypatch) -> None:
     monkeypatch.setattr(store_spans, "_WINDOW_START", 4)
-    data = b'{"a": 123456789, "b": -1.5e-7}'
-    assert _members(data) == {"a": b'"a": 123456789', "b": b'"b": -1.5e-7'}
+    monkeypatch.setattr(store_spans, "_WINDOW_MIN", 1)
+    data = b'{"a": 1, "b": 123456789012345, "c": -1.5e-7}'
+    assert _members(data) == {"a": b'"a": 1', "b": b'"b": 123456789012345',
+                              "c": b'"c": -1.5e-7'}
 
 
 def test_r13_empty_store_scans_to_no_entries() -> None:

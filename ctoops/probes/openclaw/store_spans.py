@@ -27,7 +27,8 @@ from typing import Any
 _WS = re.compile(rb"[ \t\n\r]*")
 # A JSON string token: no raw control characters, escapes taken two bytes at a time.
 _STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\.)*"', re.DOTALL)
-_WINDOW_START = 64 * 1024
+_WINDOW_START = 32 * 1024  # the first entry; later ones start from the size of the last
+_WINDOW_MIN = 8 * 1024
 
 
 class StoreUnreadable(ValueError):
@@ -97,7 +98,7 @@ def _decode_value(data: bytes, pos: int, hint: int) -> tuple[Any, int]:
     fails to parse and the window grows, until it reaches the end of the data
     (then the error is real)."""
     size = len(data)
-    window = max(_WINDOW_START, hint)
+    window = max(_WINDOW_MIN, hint) if hint else _WINDOW_START
     while True:
         stop = min(size, pos + window)
         final = stop == size
@@ -155,7 +156,7 @@ def scan_bytes(data: bytes) -> StoreScan:
                 raise StoreUnreadable(f"expected ':' at byte {pos}")
             value_pos = _skip_ws(data, pos + 1)
             value, end = _decode_value(data, value_pos, hint)
-            hint = 2 * (end - value_pos)
+            hint = (end - value_pos) * 11 // 10 + _WINDOW_MIN  # neighbours are alike
             entries.append(_facts(key, start, end, value))
             pos = _skip_ws(data, end)
             nxt = data[pos:pos + 1]
