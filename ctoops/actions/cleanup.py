@@ -34,7 +34,7 @@ LIST_LIMIT = 50
 
 @dataclass
 class CleanupResult:
-    status: str  # done | nothing | would_remove | skipped
+    status: str  # done | nothing | would_remove | skipped | failed
     reason: str = ""
     removed: int = 0
     bytes_freed: int = 0
@@ -118,7 +118,8 @@ def remove_leftovers(state_dir: str, dry_run: bool, exclude: Path | None = None
     if out.removed:
         out.status = "would_remove" if dry_run else "done"
     verb = "would remove" if dry_run else "removed"
-    out.reason = f"{verb} {out.removed} leftover(s), {out.bytes_freed} bytes"
+    out.reason = f"{verb} {out.removed} leftover(s), {out.bytes_freed} bytes" + (
+        f"; {len(out.errors)} could not be read or removed" if out.errors else "")
     return out
 
 

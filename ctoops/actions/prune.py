@@ -58,6 +58,7 @@ class StoreResult:
     backup: str | None = None
     duration_s: float = 0.0
     removed_keys: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "removed_keys"}
@@ -194,12 +195,16 @@ Hook = Callable[[Path, int], None]
 
 
 def _replace(store: Path, data: bytes, scan: StoreScan, keep: list[int], ident: FileIdentity,
-             cfg: RestartConfig, before_replace: Hook | None, attempt: int) -> str | None:
-    """Backup, write, parse back, re-check, replace. The backup name, or None when
-    the gateway changed the store meanwhile (nothing replaced; the caller redoes)."""
+             cfg: RestartConfig, before_replace: Hook | None, attempt: int
+             ) -> tuple[str | None, list[str]]:
+    """Backup, write, parse back, re-check, replace. (backup name, notes), or
+    (None, []) when the gateway changed the store meanwhile (nothing replaced; the
+    caller redoes). Trouble after the replace (fsync, old backups) is a note: the
+    new store is in place by then."""
     like = os.lstat(store)
     backup = _backup(store, data, ident, like)
     tmp = store.with_name(f"{store.name}.ctoops-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    replaced = False
     try:
         _write_file(tmp, _splice(data, scan, keep), like)
         check = scan_bytes(tmp.read_bytes())
@@ -210,18 +215,26 @@ def _replace(store: Path, data: bytes, scan: StoreScan, keep: list[int], ident: 
             before_replace(store, attempt)
         if FileIdentity.of(os.lstat(store)) != ident:
             backup.unlink(missing_ok=True)
-            return None
+            return None, []
         os.replace(tmp, store)
-        _fsync_dir(store.parent)
+        replaced = True
     except BaseException:
-        with contextlib.suppress(OSError):
-            if FileIdentity.of(os.lstat(store)) == ident:
-                backup.unlink(missing_ok=True)  # nothing was replaced: no backup needed
+        if not replaced:
+            with contextlib.suppress(OSError):  # best effort: a spare backup harms nothing
+                backup.unlink(missing_ok=True)
         raise
     finally:
         tmp.unlink(missing_ok=True)
-    rotate_backups(store, cfg.backups_keep)
-    return backup.name
+    notes: list[str] = []
+    try:
+        _fsync_dir(store.parent)
+    except OSError as exc:
+        notes.append(f"fsync of {store.parent} failed: {exc.strerror or exc}")
+    try:
+        rotate_backups(store, cfg.backups_keep)
+    except OSError as exc:
+        notes.append(f"old backups were not rotated: {exc.strerror or exc}")
+    return backup.name, notes
 
 
 def prune_store(store: Path, world: _World, cfg: RestartConfig, now_ms: float,
@@ -277,8 +290,9 @@ def prune_store(store: Path, world: _World, cfg: RestartConfig, now_ms: float,
                 result.status = "would_prune"
                 result.reason = f"would remove {len(verdict.dead)} dead cron run(s)"
                 return result
-            backup = _replace(store, data, scan, keep, ident, cfg, before_replace, attempt)
+            backup, notes = _replace(store, data, scan, keep, ident, cfg, before_replace, attempt)
             del data
+            result.notes.extend(notes)
             if backup is not None:
                 result.status, result.backup = "pruned", backup
                 result.reason = f"removed {len(verdict.dead)} dead cron run(s)"

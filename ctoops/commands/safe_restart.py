@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ctoops.actions.notify import Notice, dispatch
@@ -159,8 +160,8 @@ def execute(ctx: Context, req: ActionRequest, args: dict[str, Any]) -> Report:
 def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
          data: dict[str, Any]) -> Report:
     """Steps 0-7 after the reservation; slow work, no lock held."""
-    from ctoops.actions.cleanup import remove_leftovers
-    from ctoops.actions.dead_runs import prune_dead_runs
+    from ctoops.actions.cleanup import CleanupResult, remove_leftovers
+    from ctoops.actions.dead_runs import DeadRunsStep, prune_dead_runs
     from ctoops.actions.gateway_memory import measure
 
     cfg, g, dry = ctx.config, ctx.config.gateway, ctx.dry_run
@@ -172,13 +173,22 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
     steps.end(1, "rate_limit", "dry_run" if dry else "done",
               f"allowed ({budget}); reason: {req.reason}", {"restarts_in_window": spent})
 
+    # Steps 2-4 prepare; a crash in one is recorded and the restart still happens,
+    # because the restart is what relieves the memory pressure.
     steps.begin(2, "prune")
-    pruned = prune_dead_runs(cfg, g.state_dir, ctx.clock.now() * 1000.0, dry)
+    try:
+        pruned = prune_dead_runs(cfg, g.state_dir, ctx.clock.now() * 1000.0, dry)
+    except Exception as exc:
+        pruned = DeadRunsStep("unknown", "failed", f"the prune crashed: {_error(exc)}")
     steps.end(2, "prune", pruned.status, pruned.summary, pruned.as_dict(), "sessions")
 
     steps.begin(3, "cleanup")
-    leftovers = remove_leftovers(g.state_dir, dry, exclude=ctx.workspace.root)
-    steps.end(3, "cleanup", "dry_run" if dry else leftovers.status, leftovers.reason,
+    try:
+        leftovers = remove_leftovers(g.state_dir, dry, exclude=ctx.workspace.root)
+    except Exception as exc:
+        leftovers = CleanupResult("failed", f"the cleanup crashed: {_error(exc)}")
+    steps.end(3, "cleanup", "dry_run" if dry else "done" if leftovers.status == "nothing"
+              else leftovers.status, leftovers.reason,
               leftovers.as_dict(), "sessions")
 
     steps.begin(4, "notify")
@@ -272,13 +282,25 @@ def _confirm(ctx: Context, req: ActionRequest, steps: _Steps, before: dict[str, 
                   "low" if ready else "high", title, body, urgent=not ready,
                   fields={"event": steps.event_id})
     _notify(ctx, back)
+    problems = [f"{r['step']} {r['name']}" for r in steps.records
+                if r["status"] == "failed" and r["step"] < 6]
     data.update(steps=steps.records, prune=pruned.as_dict(), cleanup=leftovers.as_dict(),
                 restart=restart, confirm=confirm, lesson={"title": title, "body": body},
-                outcome=outcome, failed_step=failed_step)
+                outcome=outcome, failed_step=failed_step, step_problems=problems)
+    also = f" (problems at step {', '.join(problems)})" if problems else ""
     if failed_step:
         return Report("safe-restart", EXIT_FAILED, "failed",
-                      f"failed at step {failed_step}: {title}", data=data)
-    return Report("safe-restart", EXIT_DONE, "done", title, data=data)
+                      f"failed at step {failed_step}: {title}{also}", data=data)
+    return Report("safe-restart", EXIT_DONE, "done", title + also, data=data)
+
+
+def _error(exc: BaseException) -> str:
+    """A crash as one line, with where it happened (the traceback's last frame)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def _notify(ctx: Context, notice: Notice) -> str:

@@ -118,10 +118,16 @@ def small_state(tmp_path: Path):
                     groups=3, blob_min=500, blob_max=2000)
 
 
-def test_r13_corrupt_store_is_left_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "empty", "array", "bad_utf8", "garbage_after"])
+def test_r13_corrupt_store_is_left_untouched(tmp_path: Path, damage: str) -> None:
     gen = small_state(tmp_path)
     store = gen.stores["main"].path
-    broken = store.read_bytes()[:-500]  # a crash mid-write
+    raw = store.read_bytes()
+    broken = {"truncated": raw[:-500],  # a crash mid-write
+              "empty": b"",
+              "array": b"[" + raw + b"]",
+              "bad_utf8": raw[:200] + b"\xff\xfe" + raw[202:],
+              "garbage_after": raw + b"\x00"}[damage]
     store.write_bytes(broken)
     before = tree_hashes(gen.state_dir)
     step = prune_dead_runs(config(), str(gen.state_dir), gen.now_ms, dry_run=False)
@@ -254,3 +260,28 @@ def test_r13_stores_behind_symlinks_are_never_pruned(tmp_path: Path) -> None:
     assert step.stores == []
     assert any("not a regular file" in n for n in step.notes)
     assert tree_hashes(tmp_path / "outside") == before
+
+
+def test_r13_sidecar_lock_has_the_gateway_shape_and_is_exclusive(tmp_path: Path) -> None:
+    from ctoops.actions import sidecar_lock
+
+    store = tmp_path / "sessions.json"
+    store.write_text("{}")
+    ours = sidecar_lock.acquire(store, wait_s=1, stale_s=30)
+    assert ours.taken
+    payload = json.loads(ours.path.read_text())
+    assert payload["pid"] == os.getpid()
+    assert datetime.fromisoformat(payload["createdAt"].replace("Z", "+00:00")).tzinfo
+    assert ours.path.read_text().endswith("}\n")
+    other = subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from ctoops.actions import sidecar_lock as s; "
+         "r = s.acquire(Path(sys.argv[1]), wait_s=0.3, stale_s=30); print(r.taken)", str(store)],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert other.stdout.strip() == "False"  # our pid is alive and the lock is fresh
+    ours.release()
+    assert not ours.path.exists()
+    replaced = sidecar_lock.acquire(store, wait_s=1, stale_s=30)
+    replaced.path.write_text('{"pid": 1, "createdAt": "x"}')  # someone else's now
+    replaced.release()
+    assert replaced.path.exists()  # release never removes a lock that is not ours

@@ -307,3 +307,30 @@ def test_r15_wrapper_script_execs_ctoops_with_the_same_arguments(tmp_path: Path,
         assert proc.returncode == 1, proc.stderr  # restarted; not ready within 0 s
         assert (tmp_path / "restarted").exists()
         assert "step 6 restart: done" in (root / "logs" / "gateway-safe-restart.log").read_text()
+
+
+def test_r13_a_crash_in_the_prune_is_recorded_and_the_restart_still_happens(
+        tmp_path: Path, fake_gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctoops.actions import dead_runs
+    from ctoops.commands import safe_restart
+    from ctoops.context import Context
+
+    root, gen = setup_workspace(tmp_path, fake_gateway)
+    fake_gateway.start()
+    original = gen.stores["main"].path.read_bytes()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the prune")
+
+    monkeypatch.setattr(dead_runs, "prune_dead_runs", crash)
+    ctx = Context(root_option=str(root))
+    ctx.command = "safe-restart"
+    report = safe_restart.run(ctx, "memory high", auto=True)
+    assert report.exit_code == 0 and report.status == "done"
+    assert "(problems at step 2 prune)" in report.summary
+    step2 = report.data["steps"][2]
+    assert step2["status"] == "failed" and "RuntimeError: a bug in the prune" in step2["summary"]
+    assert len(fake_gateway.argv_log()) == 2  # restarted all the same
+    assert gen.stores["main"].path.read_bytes() == original
+    log = (root / "logs" / "gateway-safe-restart.log").read_text()
+    assert "step 2 prune: failed - the prune crashed: RuntimeError" in log
