@@ -29,7 +29,7 @@ from ctoops.context import Context
 from ctoops.errors import EXIT_DONE, EXIT_FAILED, EXIT_NOPERM, EXIT_TEMPFAIL
 from ctoops.policy.guardrails import NEEDS_APPROVAL, REFUSED, ActionRequest, restart_budget
 from ctoops.policy.restart import RestartFacts, human_bytes, lesson, restart_in_flight
-from ctoops.report import Report
+from ctoops.report import Finding, Report
 
 ACTION = "gateway_restart"
 REASON_PLACEHOLDER = "{reason}"
@@ -82,6 +82,7 @@ class _Steps:
     auto: bool
     records: list[dict[str, Any]] = field(default_factory=list)
     current: str = "0 reserve"
+    completed: bool = False  # the intent has its outcome
 
     def begin(self, number: int, name: str) -> None:
         self.current = f"{number} {name}"
@@ -137,23 +138,26 @@ def execute(ctx: Context, req: ActionRequest, args: dict[str, Any]) -> Report:
                             "approval_id": guarded.approval_id, "auto": req.auto,
                             "dry_run": ctx.dry_run}
     if verdict.outcome == REFUSED:
-        log_step(log, f"[refused] step 1 rate-limit: {verdict.explanation}")
+        if not ctx.dry_run:
+            log_step(log, f"[refused] step 1 rate-limit: {verdict.explanation}")
         return Report("safe-restart", EXIT_TEMPFAIL, "refused", verdict.explanation, data=data)
     if verdict.outcome == NEEDS_APPROVAL:
-        log_step(log, f"[held {guarded.approval_id}] step 1 rate-limit: {verdict.explanation}")
+        if not ctx.dry_run:
+            log_step(log, f"[held {guarded.approval_id}] step 1 rate-limit: "
+                          f"{verdict.explanation}")
         return Report("safe-restart", EXIT_NOPERM, "needs_approval",
                       f"{verdict.explanation}; approval id {guarded.approval_id}", data=data)
     steps = _Steps(ctx, guarded.event_id or "dry-run", req.reason, req.auto)
     try:
         return _act(ctx, req, steps, spent, data)
     except BaseException as exc:
-        if not ctx.dry_run and guarded.event_id:
+        if not ctx.dry_run and guarded.event_id and not steps.completed:
             log_step(log, f"[{steps.event_id}] step {steps.current}: failed - "
                           f"{type(exc).__name__}: {exc}")
             with ctx.store().transaction() as tx:
                 tx.complete(guarded.event_id, "failed", {
                     "failed_step": steps.current, "error": f"{type(exc).__name__}: {exc}",
-                    "steps": steps.records})
+                    "steps": [f"{r['step']} {r['name']}: {r['status']}" for r in steps.records]})
         raise
 
 
@@ -168,7 +172,8 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
     before = measure(g)
     steps.end(0, "reserve", "dry_run" if dry else "done",
               f"memory before: {_mem_words(before.as_dict())}", {"memory": before.as_dict()})
-    budget = f"restart {spent} of {cfg.guardrails.restarts_per_window} in " \
+    number = spent + 1 if dry else spent  # a dry run spends no budget
+    budget = f"restart {number} of {cfg.guardrails.restarts_per_window} in " \
              f"{cfg.guardrails.restart_window_s:g} s"
     steps.end(1, "rate_limit", "dry_run" if dry else "done",
               f"allowed ({budget}); reason: {req.reason}", {"restarts_in_window": spent})
@@ -200,8 +205,9 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
                     f"Leftovers: {leftovers.reason}. {budget}.",
                     fields={"reason": req.reason, "event": steps.event_id,
                             "auto": str(req.auto).lower()})
-    sent = _notify(ctx, coming)
+    sent = "" if dry else _notify(ctx, coming)
     steps.end(4, "notify", "dry_run" if dry else "done" if sent else "failed",
+              f"would tell #{channel}: {coming.title}" if dry else
               f"#{channel}: {sent or 'not delivered'}", {"channel": channel})
 
     steps.begin(5, "wait")
@@ -219,7 +225,7 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
         data.update(steps=steps.records, prune=pruned.as_dict(), cleanup=leftovers.as_dict())
         return Report("safe-restart", EXIT_DONE, "dry_run",
                       f"would restart the gateway with {argv}: {pruned.summary}; "
-                      f"{leftovers.reason}", data=data)
+                      f"{leftovers.reason}", _findings(steps.records), data=data)
     started = time.monotonic()
     result = run_command(argv, g.restart_timeout_s)
     restart = {"argv": result.argv, "returncode": result.returncode,
@@ -270,7 +276,8 @@ def _confirm(ctx: Context, req: ActionRequest, steps: _Steps, before: dict[str, 
     steps.end(7, "confirm", "done" if ready else "failed",
               f"{'ready' if ready else 'NOT ready'}; {title}", confirm)
     details = {"failed_step": failed_step, "restart": restart, "numbers": numbers,
-               "prune_stuck": stuck.get("stuck"), "steps": steps.records}
+               "prune_stuck": stuck.get("stuck"),
+               "steps": [f"{r['step']} {r['name']}: {r['status']}" for r in steps.records]}
     with ctx.store().transaction() as tx:
         tx.complete(steps.event_id, outcome, details)
         append_lesson(ctx.workspace, title, body, tx.now)
@@ -278,6 +285,7 @@ def _confirm(ctx: Context, req: ActionRequest, steps: _Steps, before: dict[str, 
         tx.state["commands"]["safe-restart"] = {"last": {
             "event_id": steps.event_id, "at": iso(tx.now), "outcome": outcome,
             "failed_step": failed_step, **numbers}}
+    steps.completed = True
     back = Notice("gateway", "restart_back" if ready else "restart_failed",
                   "low" if ready else "high", title, body, urgent=not ready,
                   fields={"event": steps.event_id})
@@ -290,8 +298,17 @@ def _confirm(ctx: Context, req: ActionRequest, steps: _Steps, before: dict[str, 
     also = f" (problems at step {', '.join(problems)})" if problems else ""
     if failed_step:
         return Report("safe-restart", EXIT_FAILED, "failed",
-                      f"failed at step {failed_step}: {title}{also}", data=data)
-    return Report("safe-restart", EXIT_DONE, "done", title + also, data=data)
+                      f"failed at step {failed_step}: {title}{also}", _findings(steps.records),
+                      data=data)
+    return Report("safe-restart", EXIT_DONE, "done", title + also, _findings(steps.records),
+                  data=data)
+
+
+def _findings(records: list[dict[str, Any]]) -> list[Finding]:
+    """One line per step for the plain and TTY output (the JSON has `steps`)."""
+    return [Finding("gateway", f"step {r['step']} {r['name']}",
+                    "high" if r["status"] == "failed" else "none",
+                    f"{r['status']}: {r['summary']}") for r in records]
 
 
 def _error(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
 """Which cron-run sessions are dead (R13 step 2), as a pure function of facts.
 
 A cron-run entry (`agent:<a>:cron:<jobId>:run:<runId>`) is dead when any of:
-- finished: its job's run log has the `finished` line for it;
+- finished: its job's run log (file or state database) has its `finished` record;
 - superseded: the base `agent:<a>:cron:<jobId>` entry now points at another
   sessionId (a later run took over);
 - expired: its `updatedAt` is older than the retention (the gateway's own rule;
