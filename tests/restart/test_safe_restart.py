@@ -17,8 +17,7 @@ from filelock import FileLock
 
 from benchmarks.storegen import generate
 from tests.conftest import ctoops_env, run_ctoops, write_config
-from tests.restart.conftest import FakeGateway
-from tests.restart.helpers import free_port, tree_hashes
+from tests.restart.helpers import FakeGateway, free_port, tree_hashes
 
 TS = "2026-05-01T10-20-30.123Z"
 MIB = 1 << 20
