@@ -309,7 +309,9 @@ def prune_store(store: Path, world: _World, cfg: RestartConfig, now_ms: float,
         return result
     finally:
         if lock is not None:
-            lock.release()
+            problem = lock.release()
+            if problem:
+                result.notes.append(problem)
         result.duration_s = round(time.monotonic() - started, 3)
 
 
@@ -321,6 +323,7 @@ def prune_legacy(state_dir: Path, stores: list[Path], cfg: RestartConfig, now_ms
     other: dict[Path, list[EntryFacts]] = {}
     if len(stores) > 1:
         for store in stores:
+            # A store that cannot be read here is reported by its own prune below.
             with contextlib.suppress(OSError, StoreUnreadable):
                 other[store] = _facts(read_store(store)[1])
     registry = read_subagent_runs(state_dir)

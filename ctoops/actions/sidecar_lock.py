@@ -40,17 +40,22 @@ class SidecarLock:
     holder: SidecarHolder | None = None  # who held it when we gave up
     _snapshot: tuple[int, bytes] | None = None
 
-    def release(self) -> None:
-        """Remove the sidecar only if it is still ours."""
+    def release(self) -> str:
+        """Remove the sidecar only if it is still ours. Never raises: a lock that
+        cannot be removed goes stale on its own (the gateway's rule); the problem is
+        returned for the record."""
         if not self.taken or self._snapshot is None:
-            return
+            return ""
+        self.taken = False
         try:
             st = os.lstat(self.path)
             if st.st_ino == self._snapshot[0] and self.path.read_bytes() == self._snapshot[1]:
                 self.path.unlink()
         except FileNotFoundError:
-            pass
-        self.taken = False
+            return ""
+        except OSError as exc:
+            return f"could not remove {self.path.name}: {exc.strerror or exc}"
+        return ""
 
 
 def _pid_alive(pid: int) -> bool:

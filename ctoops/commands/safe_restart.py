@@ -169,6 +169,9 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
     from ctoops.actions.gateway_memory import measure
 
     cfg, g, dry = ctx.config, ctx.config.gateway, ctx.dry_run
+    # Relative settings are relative to the workspace; an empty one stays empty
+    # (prune and cleanup then do nothing, never "everything").
+    state_dir = str(ctx.workspace.path(g.state_dir)) if g.state_dir.strip() else ""
     before = measure(g)
     steps.end(0, "reserve", "dry_run" if dry else "done",
               f"memory before: {_mem_words(before.as_dict())}", {"memory": before.as_dict()})
@@ -182,14 +185,14 @@ def _act(ctx: Context, req: ActionRequest, steps: _Steps, spent: int,
     # because the restart is what relieves the memory pressure.
     steps.begin(2, "prune")
     try:
-        pruned = prune_dead_runs(cfg, g.state_dir, ctx.clock.now() * 1000.0, dry)
+        pruned = prune_dead_runs(cfg, state_dir, ctx.clock.now() * 1000.0, dry)
     except Exception as exc:
         pruned = DeadRunsStep("unknown", "failed", f"the prune crashed: {_error(exc)}")
     steps.end(2, "prune", pruned.status, pruned.summary, pruned.as_dict(), "sessions")
 
     steps.begin(3, "cleanup")
     try:
-        leftovers = remove_leftovers(g.state_dir, dry, exclude=ctx.workspace.root)
+        leftovers = remove_leftovers(state_dir, dry, exclude=ctx.workspace.root)
     except Exception as exc:
         leftovers = CleanupResult("failed", f"the cleanup crashed: {_error(exc)}")
     steps.end(3, "cleanup", "dry_run" if dry else "done" if leftovers.status == "nothing"

@@ -373,3 +373,17 @@ def test_r13_full_sequence_against_the_real_file_era_gateway(tmp_path: Path,
         assert store.path.read_bytes() == store.expected_after_prune()
     finally:
         gw.stop()
+
+
+def test_r13_relative_state_dir_is_relative_to_the_workspace(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    gen = generate(root / "gwstate", agents=("main",), jobs=2, runs_per_job=6, groups=1,
+                   blob_min=100, blob_max=200, now_ms=int(time.time() * 1000))
+    write_config(root, {"gateway": {"state_dir": "gwstate", "restart_command": ["true"]},
+                        "notify": {"restart_notice_delay_s": 0, "order": ["mc_output"]}})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ran = run_ctoops(["--json", "--dry-run", "safe-restart", "--reason", "r"], root=root,
+                     cwd=elsewhere)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.json()["prune"]["removed"] == len(gen.stores["main"].dead) > 0
