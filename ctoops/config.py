@@ -189,6 +189,13 @@ class RestartConfig:
     prune_retries: int
     sidecar_lock_wait_s: float
     sidecar_stale_s: float
+    maintenance_timeout_s: float
+    expected_reduction_min_pct: float
+    expected_reduction_max_pct: float
+
+    def __post_init__(self) -> None:
+        if self.expected_reduction_min_pct > self.expected_reduction_max_pct:
+            raise ValueError("expected_reduction_min_pct must not exceed expected_reduction_max_pct")
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,11 @@ def _matches(proc: psutil.Process, name: str) -> bool:
 def find_by_name(name: str) -> int | None:
     """The oldest process matching `name` (the supervisor, not its workers)."""
     best: tuple[float, int] | None = None
-    for proc in psutil.process_iter(["pid", "create_time"]):
+    for proc in psutil.process_iter(["pid", "create_time", "status"]):
         if proc.pid == psutil.Process().pid:
             continue
+        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue  # an exited gateway its parent has not reaped yet: not the gateway
         if _matches(proc, name):
             created = proc.info.get("create_time") or 0.0
             if best is None or created < best[0]:
