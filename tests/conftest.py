@@ -56,16 +56,47 @@ def write_config(root: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+class _ReadyHandler(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A gateway stand-in that is always live and ready (for guardrail tests that
+    need a restart to complete, not to exercise the confirm step)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = (b'{"ok":true,"status":"live"}' if self.path.startswith("/health")
+                else b'{"ready":true,"failing":[],"uptimeMs":1,"eventLoop":{"degraded":false}}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="session")
+def ready_gateway_url() -> Any:
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ReadyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """An empty workspace whose restart command only appends a line to a file."""
+def workspace(tmp_path: Path, ready_gateway_url: str) -> Path:
+    """An empty workspace whose restart command only appends a line to a file and
+    whose gateway health endpoint always answers ready."""
     root = tmp_path / "ws"
     root.mkdir()
     write_config(root, {"gateway": {
         "restart_command": [sys.executable, "-c",
                             f"open({str(root / 'restarts.txt')!r}, 'a').write('restart\\n')"],
         "state_dir": str(tmp_path / "openclaw-state"),
-        "health_url": "http://127.0.0.1:9",
+        "health_url": ready_gateway_url, "ready_timeout_s": 5, "settle_s": 0,
         "log_dir": str(tmp_path / "openclaw-logs")},
         "notify": {"restart_notice_delay_s": 0, "order": ["mc_output"]}})
     return root
