@@ -92,6 +92,17 @@ def _loadavg(procfs: Path) -> tuple[float, float, float]:
         return os.getloadavg()
 
 
+def _cpu_count(procfs: Path) -> int | None:
+    """Online CPUs as /proc/stat lists them (one `cpuN` line each), so the load per
+    core uses the same host as the load itself."""
+    try:
+        lines = (procfs / "stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    count = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return count or None
+
+
 def read_host(disk_path: Path, procfs: Path = Path("/proc"), sysfs: Path = Path("/sys")
               ) -> HostSample:
     """One reading of the host. Raises OSError/RuntimeError when /proc cannot be
@@ -118,7 +129,7 @@ def read_host(disk_path: Path, procfs: Path = Path("/proc"), sysfs: Path = Path(
              for name, c in io.items() if name in whole}
     load = _loadavg(procfs)
     return HostSample(
-        boot_time=float(boot_time), cpu_count=psutil.cpu_count() or 1,
+        boot_time=float(boot_time), cpu_count=_cpu_count(procfs) or psutil.cpu_count() or 1,
         cpu_busy_s=float(busy), cpu_total_s=float(total),
         load_1m=load[0], load_5m=load[1], load_15m=load[2],
         memory_total_bytes=int(vm.total), memory_available_bytes=int(vm.available),
