@@ -142,9 +142,22 @@ def _device(nvml: Any, index: int, procfs: Path) -> GpuDevice:
         processes=tuple(procs.values()), errors=tuple(r.errors))
 
 
-def read_gpus(nvml: Any | None = None, procfs: Path = Path("/proc")) -> GpuSample:
-    """Every NVIDIA GPU NVML can see. `nvml` is the pynvml module (tests pass a fake)."""
+def driver_present(procfs: Path = Path("/proc"), devfs: Path = Path("/dev")) -> bool:
+    """Is an NVIDIA driver loaded? /proc/driver/nvidia on a host, /dev/nvidiactl in a
+    container given GPUs, /dev/dxg under WSL2. Checked first so a GPU-less host
+    (most of them) never pays for loading pynvml and ctypes every minute."""
+    return any(p.exists() for p in (procfs / "driver" / "nvidia", devfs / "nvidiactl",
+                                    devfs / "dxg"))
+
+
+def read_gpus(nvml: Any | None = None, procfs: Path = Path("/proc"),
+              devfs: Path = Path("/dev")) -> GpuSample:
+    """Every NVIDIA GPU NVML can see. `nvml` is the pynvml module (tests pass a fake);
+    without one, pynvml is imported when a driver is present."""
     if nvml is None:
+        if not driver_present(procfs, devfs):
+            return GpuSample(False, f"no NVIDIA driver loaded (no {procfs}/driver/nvidia, "
+                                    f"{devfs}/nvidiactl or {devfs}/dxg)", "", ())
         try:
             import pynvml as nvml
         except ImportError as exc:

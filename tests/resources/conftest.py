@@ -95,6 +95,11 @@ class FakeHost:
             f"some avg10=0.00 avg60={some_avg60:.2f} avg300=0.00 total=1234\n"
             f"full avg10=0.00 avg60={full_avg60:.2f} avg300=0.00 total=99\n")
 
+    def nvidia_driver(self) -> None:
+        """Make the NVIDIA driver look loaded, so the GPU probe goes on to (fake) NVML."""
+        (self.procfs / "driver" / "nvidia").mkdir(parents=True, exist_ok=True)
+        (self.procfs / "driver" / "nvidia" / "version").write_text("NVRM version: 550.54.15\n")
+
     def config(self) -> dict[str, Any]:
         return {"procfs_path": str(self.procfs), "sysfs_path": str(self.sysfs)}
 

@@ -47,8 +47,8 @@ def test_r1_json_has_every_metric_with_units(workspace: Path, fake_host: FakeHos
                 "io_busy_percent"):
         assert host[key] is not None, key
     assert doc["pressure"]["memory"]["some"]["avg60_percent"] == 1.0
-    assert doc["gpu"] == {"available": False, "devices": [],
-                          "reason": "no NVIDIA driver or library: NVML Shared Library Not Found"}
+    assert doc["gpu"]["available"] is False and doc["gpu"]["devices"] == []
+    assert doc["gpu"]["reason"].startswith("no NVIDIA driver")
     assert doc["gateway"]["process"] is None and doc["gateway"]["ratio"] is None
     assert doc["levels"] == {"cpu_percent": "none", "memory_percent": "none",
                              "swap_percent": "none", "disk_percent": "none"}
@@ -172,6 +172,7 @@ def test_r1_gpu_readings_through_the_fake_nvml_on_pythonpath(
         workspace: Path, fake_host: FakeHost, tmp_path: Path,
         run_check: Callable[..., Ran]) -> None:
     resources_config(workspace, fake_host)
+    fake_host.nvidia_driver()
     nvml = tmp_path / "gpu.json"
     nvml.write_text(json.dumps({"driver": "555.1", "devices": [
         {"name": "NVIDIA H200", "util": [77, 30], "memory": [70 << 30, 140 << 30]}]}))
