@@ -37,6 +37,7 @@ class Case:
 @dataclass(frozen=True)
 class Sample:
     wall_s: float
+    cpu_s: float  # user + system time of the child: less sensitive to busy neighbours
     max_rss_bytes: int
     returncode: int
 
@@ -48,6 +49,9 @@ class Result:
 
     def wall(self) -> Summary:
         return Summary.of([s.wall_s for s in self.samples])
+
+    def cpu(self) -> Summary:
+        return Summary.of([s.cpu_s for s in self.samples])
 
     def rss(self) -> Summary:
         return Summary.of([float(s.max_rss_bytes) for s in self.samples])
@@ -100,7 +104,7 @@ def measure(case: Case) -> Sample:
     if proc.returncode not in case.ok_codes:
         raise RuntimeError(f"{case.name}: exit {proc.returncode}: "
                            f"{stderr.decode('utf-8', 'replace')[-2000:]}")
-    return Sample(wall, usage.ru_maxrss * 1024, proc.returncode)
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, proc.returncode)
 
 
 def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Result]:
@@ -117,17 +121,20 @@ def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Res
 
 def table(results: Sequence[Result], baseline: str | None = None,
           out: object = sys.stdout) -> None:
-    """Medians with [min-max]; with `baseline`, each case's median ratio to it."""
+    """Medians with [min-max]; with `baseline`, each case's median ratios to it."""
     base = next((r for r in results if r.case.name == baseline), None)
     width = max(len(r.case.name) for r in results)
     write = out.write  # type: ignore[attr-defined]
-    write(f"{'case':<{width}}  {'wall ms median [min-max]':<28} {'peak RSS MiB median [min-max]':<30}"
-          + ("  x baseline" if base else "") + "\n")
+    write(f"{'case':<{width}}  {'wall ms median [min-max]':<26}  {'cpu ms median [min-max]':<26}"
+          f"  {'peak RSS MiB median [min-max]':<29}" + ("  x baseline wall/cpu" if base else "")
+          + "\n")
     for r in results:
-        w, m = r.wall(), r.rss()
+        w, c, m = r.wall(), r.cpu(), r.rss()
         line = (f"{r.case.name:<{width}}  {w.median * 1e3:7.1f} [{w.low * 1e3:6.1f}-"
-                f"{w.high * 1e3:6.1f}]     {m.median / 2**20:6.1f} [{m.low / 2**20:5.1f}-"
-                f"{m.high / 2**20:5.1f}]        ")
+                f"{w.high * 1e3:6.1f}]     {c.median * 1e3:7.1f} [{c.low * 1e3:6.1f}-"
+                f"{c.high * 1e3:6.1f}]     {m.median / 2**20:6.1f} [{m.low / 2**20:5.1f}-"
+                f"{m.high / 2**20:5.1f}]      ")
         if base:
-            line += f"  {w.median / base.wall().median:5.2f}x"
+            line += (f"  {w.median / base.wall().median:5.2f}x"
+                     f" / {c.median / base.cpu().median:4.2f}x")
         write(line.rstrip() + "\n")

@@ -89,8 +89,12 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
                 rec["review_id"] = old.get("review_id")
             flags[policy.FLAG] = rec
             if change.transition == "enter" or old.get("risk") != change.level:
-                verb = "set" if change.transition == "enter" else "raise" \
-                    if RISK_ORDER[change.level] > RISK_ORDER.get(old.get("risk"), 0) else "lower"
+                if change.transition == "enter":
+                    verb = "set"
+                elif RISK_ORDER[change.level] > RISK_ORDER.get(old.get("risk"), 0):
+                    verb = "raise"
+                else:
+                    verb = "lower"
                 tx.audit(AuditEvent(NAME, "resources", change.level, f"{verb}_flag:{policy.FLAG}",
                                     "done", change.reason,
                                     {"values": change.values, "blocks_spawn": True,

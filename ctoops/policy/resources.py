@@ -459,7 +459,10 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
     memory["levels"] = {m: levels[m].__dict__ for m in METRICS}
     data["levels"] = {m: levels[m].level for m in METRICS} if samples.host is not None else None
     old_risks = prev.get("risks") if isinstance(prev.get("risks"), dict) else {}
-    risks = dict(old_risks)
+    # A finding absent this run counts as back to none, so a recurrence is observed
+    # again; what a gateway-only run did not look at keeps its last risk.
+    looked_at = {f.subsystem for f in findings}
+    risks = {k: v for k, v in old_risks.items() if k.split("/")[0] not in looked_at}
     observed = []
     for f in findings:
         key = f"{f.subsystem}/{f.check}"

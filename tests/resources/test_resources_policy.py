@@ -328,3 +328,11 @@ def test_r12_gateway_only_run_leaves_p1_and_host_counters_alone() -> None:
     d = run(gateway=over(), host_sample=False)
     assert d.pressure is None and run.blocked()
     assert run.state["commands"]["check resources"]["host_counters"] == counters
+
+
+def test_r5_a_finding_that_comes_back_is_observed_again() -> None:
+    run = Run()
+    assert any(f.check == "cgroup" for f in run(gateway=gw(None, None, "no cgroup")).observed)
+    run(gateway=gw(cgroup(10, 100)))
+    again = run(gateway=gw(None, None, "no cgroup"))
+    assert [f.check for f in again.observed if f.subsystem == "gateway"] == ["cgroup"]
