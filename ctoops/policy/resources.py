@@ -3,12 +3,12 @@
 Pure: (samples, state, config, now) -> Decision. No files, no clock, no psutil;
 the command does the reading before and the writing after.
 
-Hysteresis, so a check that runs every minute never flaps (Monit's "for N
-cycles"): a metric *enters* a level after `enter_samples` consecutive samples at
-or above it, and *leaves* only after `exit_samples` consecutive samples below a
-lower point: below `clear` to drop to none, below `medium` to drop from high to
-medium. A sample between `clear` and `medium` changes nothing in either
-direction. The counters live in state["commands"]["check resources"].
+Each host metric goes through the hysteresis in policy/hysteresis.py, so a check
+that runs every minute never flaps: a level is entered after `enter_samples`
+consecutive samples at or above it and left after `exit_samples` below `clear`
+(or below `medium`, from high to medium). The counters live in
+state["commands"]["check resources"]; how the readings are shown is in
+policy/resources_view.py.
 
 P1 (R8-R11) is the worse of the CPU and memory levels: medium or high sets the
 `resource_pressure` flag (which blocks spawns), notifies and opens a review;
@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ctoops.config import ResourcesConfig, Threshold
+from ctoops.policy.hysteresis import LevelState, step_level
+from ctoops.policy.resources_view import gpu_view, pct, pressure_view, size, summary
 from ctoops.probes.host import cpu_percent_between, io_rates_between
-from ctoops.report import RISK_ORDER, Finding, worst_risk
+from ctoops.report import Finding, worst_risk
 
 if TYPE_CHECKING:  # types only: importing the probes' modules would pull in psutil
     from ctoops.probes.cgroup import CgroupMemory
@@ -61,43 +63,6 @@ class Samples:
 
 
 @dataclass(frozen=True)
-class LevelState:
-    level: str = "none"
-    over_medium: int = 0  # consecutive samples >= medium
-    over_high: int = 0  # consecutive samples >= high
-    under_medium: int = 0  # consecutive samples < medium (high -> medium)
-    under_clear: int = 0  # consecutive samples < clear (any level -> none)
-
-    @classmethod
-    def from_dict(cls, raw: Any) -> LevelState:
-        if not isinstance(raw, dict) or raw.get("level") not in RISK_ORDER:
-            return cls()
-        return cls(raw["level"], *(int(raw.get(k, 0) or 0) for k in
-                                   ("over_medium", "over_high", "under_medium", "under_clear")))
-
-
-def step_level(st: LevelState, value: float | None, th: Threshold, enter: int, leave: int
-               ) -> LevelState:
-    """One sample through the hysteresis. None (no reading) changes nothing."""
-    if value is None:
-        return st
-    over_m = st.over_medium + 1 if value >= th.medium else 0
-    over_h = st.over_high + 1 if value >= th.high else 0
-    under_m = st.under_medium + 1 if value < th.medium else 0
-    under_c = st.under_clear + 1 if value < th.clear else 0
-    level = st.level
-    if over_h >= enter:
-        level = "high"
-    elif over_m >= enter and level == "none":
-        level = "medium"
-    elif level != "none" and under_c >= leave:
-        level = "none"
-    elif level == "high" and under_m >= leave:
-        level = "medium"
-    return LevelState(level, over_m, over_h, under_m, under_c)
-
-
-@dataclass(frozen=True)
 class PressureChange:
     transition: str  # enter | update | clear
     level: str
@@ -118,17 +83,12 @@ class Decision:
     observed: list[Finding] = field(default_factory=list)  # risk changed since last run
 
 
-def size(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{int(n)} B"
-
-
-def _pct(v: float | None) -> str:
-    return "?" if v is None else f"{v:.1f}%"
+def _count(value: Any) -> int:
+    """A stored counter, or 0 when the state holds something else."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def restart_blocker(state: dict[str, Any]) -> str:
@@ -148,7 +108,7 @@ def _level_finding(metric: str, value: float | None, st: LevelState, th: Thresho
     if value is None:
         return Finding("host", metric.removesuffix("_percent"), st.level,
                        f"{label}: no reading {detail}".rstrip(), {"level": st.level})
-    text = f"{label} {_pct(value)}{detail}"
+    text = f"{label} {pct(value)}{detail}"
     if st.level == "none" and value >= th.medium:
         text += (f"; above {th.medium:g}% for {st.over_medium} of {cfg.enter_samples} samples "
                  "needed to raise the level")
@@ -165,9 +125,12 @@ def _level_finding(metric: str, value: float | None, st: LevelState, th: Thresho
 def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: float,
           levels: dict[str, LevelState]) -> tuple[dict[str, Any], list[Finding], dict[str, str]]:
     counters = prev.get("host_counters") if isinstance(prev.get("host_counters"), dict) else None
-    window = now - float(counters.get("ts", now)) if counters else 0.0
-    cpu = cpu_percent_between(counters, host)
-    io = io_rates_between(counters, host, window)
+    try:
+        window = now - float(counters.get("ts", now)) if counters else 0.0
+        cpu = cpu_percent_between(counters, host)
+        io = io_rates_between(counters, host, window)
+    except (TypeError, ValueError):  # counters from an edited state: start afresh
+        window, cpu, io = 0.0, None, None
     values = {"cpu_percent": cpu, "memory_percent": host.memory_percent,
               "swap_percent": host.swap_percent, "disk_percent": host.disk_percent}
     per_core = host.load_1m / max(1, host.cpu_count)
@@ -224,23 +187,6 @@ def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: flo
     return data, findings, perf
 
 
-def _pressure(p: Pressure) -> tuple[dict[str, Any], Finding]:
-    data: dict[str, Any] = {"available": p.available, "error": p.error or None}
-    parts = []
-    for name in ("cpu", "memory", "io"):
-        res = getattr(p, name)
-        data[name] = None if res is None else {
-            kind: None if line is None else {
-                "avg10_percent": line.avg10_percent, "avg60_percent": line.avg60_percent,
-                "avg300_percent": line.avg300_percent, "total_us": line.total_us}
-            for kind, line in (("some", res.some), ("full", res.full))}
-        if res is not None and res.some is not None:
-            parts.append(f"{name} {res.some.avg60_percent:.1f}%")
-    text = ("PSI stalled (some, avg60): " + ", ".join(parts)) if parts else \
-        "PSI not available on this kernel" + (f" ({p.error})" if p.error else "")
-    return data, Finding("host", "psi", "none", text, {})
-
-
 def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
              cfg: ResourcesConfig) -> tuple[dict[str, Any], list[Finding], dict[str, str],
                                             str | None, dict[str, Any]]:
@@ -264,7 +210,7 @@ def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
     ratio = round(usage / mark, 4) if usage is not None and mark else None
     old = prev.get("gateway") if isinstance(prev.get("gateway"), dict) else {}
     over = ratio is not None and ratio > cfg.gateway_memory_high_ratio
-    count = int(old.get("over_count", 0) or 0) + 1 if over else 0
+    count = _count(old.get("over_count")) + 1 if over else 0
     what = (f"gateway cgroup {cg.path} (v{cg.version})" if cg else "gateway process tree RSS")
     reason: str | None = None
     skipped = ""
@@ -332,65 +278,6 @@ def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
     return data, findings, perf, reason, {"over_count": count, "last_ratio": ratio}
 
 
-def _gpu(gpu: GpuSample | None) -> tuple[dict[str, Any], list[Finding], dict[str, str]]:
-    if gpu is None:
-        return {"available": False, "reason": "not read (disabled, or a gateway-only run)",
-                "devices": []}, [Finding("gpu", "gpu", "none", "GPU: not read", {})], {}
-    if not gpu.available:
-        return ({"available": False, "reason": gpu.reason, "devices": []},
-                [Finding("gpu", "gpu", "none", f"GPU: none ({gpu.reason})", {})], {})
-    findings, perf, devices = [], {}, []
-    for d in gpu.devices:
-        mem_pct = (round(100.0 * d.memory_used_bytes / d.memory_total_bytes, 1)
-                   if d.memory_used_bytes is not None and d.memory_total_bytes else None)
-        problems = []
-        if d.ecc_uncorrected_volatile:
-            problems.append(f"{d.ecc_uncorrected_volatile} uncorrected ECC errors")
-        if d.retired_pages_pending:
-            problems.append("a page retirement waits for a reset")
-        if d.remapped_rows_failure:
-            problems.append("row remapping FAILED")
-        elif d.remapped_rows_pending:
-            problems.append("a row remap waits for a reset")
-        problems += [r.replace("_", " ") for r in d.clock_event_reasons if r.startswith("hw_")]
-        lost = any("lost" in e.lower() or e.startswith("device:") for e in d.errors)
-        risk = "high" if lost or d.remapped_rows_failure else "medium" if problems else \
-            "low" if d.errors else "none"
-        text = (f"GPU{d.index} {d.name}: util {_pct(d.utilization_percent)}, memory "
-                f"{size(d.memory_used_bytes)} of {size(d.memory_total_bytes)}, "
-                f"{'?' if d.temperature_c is None else f'{d.temperature_c:.0f}'} C, "
-                f"{'?' if d.power_w is None else f'{d.power_w:.0f}'} W, "
-                f"{len(d.processes)} processes")
-        if problems:
-            text += "; " + "; ".join(problems)
-        if d.errors:
-            text += "; NVML errors: " + "; ".join(d.errors)
-        findings.append(Finding("gpu", f"gpu{d.index}", risk, text, {"uuid": d.uuid}))
-        if d.utilization_percent is not None:
-            perf[f"gpu{d.index}_util"] = f"{d.utilization_percent:.0f}%;;;0;100"
-        if mem_pct is not None:
-            perf[f"gpu{d.index}_mem"] = f"{mem_pct:.1f}%;;;0;100"
-        devices.append({
-            "index": d.index, "name": d.name, "uuid": d.uuid,
-            "utilization_percent": d.utilization_percent,
-            "memory_utilization_percent": d.memory_utilization_percent,
-            "memory_used_bytes": d.memory_used_bytes, "memory_total_bytes": d.memory_total_bytes,
-            "memory_percent": mem_pct, "temperature_c": d.temperature_c, "power_w": d.power_w,
-            "power_limit_w": d.power_limit_w,
-            "ecc_uncorrected_volatile": d.ecc_uncorrected_volatile,
-            "ecc_corrected_volatile": d.ecc_corrected_volatile,
-            "ecc_uncorrected_aggregate": d.ecc_uncorrected_aggregate,
-            "retired_pages_pending": d.retired_pages_pending,
-            "remapped_rows_pending": d.remapped_rows_pending,
-            "remapped_rows_failure": d.remapped_rows_failure,
-            "clock_event_reasons": list(d.clock_event_reasons),
-            "processes": [{"pid": p.pid, "name": p.name, "used_memory_bytes": p.used_memory_bytes}
-                          for p in d.processes],
-            "errors": list(d.errors)})
-    return ({"available": True, "reason": None, "driver_version": gpu.driver_version,
-             "devices": devices}, findings, perf)
-
-
 def _p1(levels: dict[str, LevelState], values: dict[str, Any], flag: dict[str, Any] | None,
         cfg: ResourcesConfig, now: float) -> PressureChange | None:
     level = worst_risk([levels[m].level for m in P1_METRICS])
@@ -404,7 +291,7 @@ def _p1(levels: dict[str, LevelState], values: dict[str, Any], flag: dict[str, A
         if levels[m].level != "none":
             th: Threshold = getattr(cfg, m)
             bound = th.high if levels[m].level == "high" else th.medium
-            parts.append(f"{LABELS[m]} {_pct(values.get(m))} (>= {bound:g}%: {levels[m].level})")
+            parts.append(f"{LABELS[m]} {pct(values.get(m))} (>= {bound:g}%: {levels[m].level})")
     reason = "P1 (R8): " + ", ".join(parts)
     since = float(flag["since"]) if flag and "since" in flag else now
     record = {"since": since, "until": None, "reason": reason, "values": values,
@@ -444,7 +331,7 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
             "level": pressure_change.level if pressure_change else "none",
             "since": (pressure_change.flag or {}).get("since") if pressure_change else None}
     if samples.pressure is not None:
-        data["pressure"], psi_finding = _pressure(samples.pressure)
+        data["pressure"], psi_finding = pressure_view(samples.pressure)
         findings.append(psi_finding)
     gw_data, gw_findings, gw_perf, restart_reason, gw_memory = _gateway(
         samples.gateway, prev, state, cfg)
@@ -453,10 +340,10 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
     data["gateway"] = gw_data
     memory["gateway"] = gw_memory
     if samples.host is not None:
-        data["gpu"], gpu_findings, gpu_perf = _gpu(samples.gpu)
+        data["gpu"], gpu_findings, gpu_perf = gpu_view(samples.gpu)
         findings += gpu_findings
         perf.update(gpu_perf)
-    memory["levels"] = {m: levels[m].__dict__ for m in METRICS}
+    memory["levels"] = {m: levels[m].as_dict() for m in METRICS}
     data["levels"] = {m: levels[m].level for m in METRICS} if samples.host is not None else None
     old_risks = prev.get("risks") if isinstance(prev.get("risks"), dict) else {}
     # A finding absent this run counts as back to none, so a recurrence is observed
@@ -470,31 +357,5 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
             observed.append(f)
         risks[key] = f.risk
     memory["risks"] = risks
-    return Decision(findings, _summary(data, pressure_change, restart_reason), perf, data,
+    return Decision(findings, summary(data, restart_reason is not None), perf, data,
                     memory, pressure_change, restart_reason, observed)
-
-
-def _summary(data: dict[str, Any], change: PressureChange | None, restart: str | None) -> str:
-    parts = []
-    host = data.get("host")
-    if host:
-        parts += [f"cpu {_pct(host['cpu_percent'])}", f"mem {_pct(host['memory_percent'])}",
-                  f"swap {_pct(host['swap_percent']) if host['swap_percent'] is not None else '-'}",
-                  f"disk {_pct(host['disk_percent'])}"]
-    gw = data["gateway"]
-    if gw["ratio"] is not None:
-        parts.append(f"gateway {size(gw['usage_bytes'])} = {gw['ratio'] * 100:.1f}% of high")
-    elif gw["usage_bytes"] is not None:
-        parts.append(f"gateway {size(gw['usage_bytes'])} (no watermark)")
-    else:
-        parts.append("gateway not found")
-    gpu = data.get("gpu")
-    if gpu is not None:
-        parts.append(f"gpu {len(gpu['devices'])}" if gpu["available"] else "gpu none")
-    if change is not None and change.transition != "clear":
-        parts.append(f"P1 resource_pressure {change.level.upper()}")
-    elif change is not None:
-        parts.append("P1 resource_pressure cleared")
-    if restart:
-        parts.append("P1b safe restart asked")
-    return ", ".join(parts)

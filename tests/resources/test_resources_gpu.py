@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from ctoops.policy.resources import _gpu
+from ctoops.policy.resources_view import gpu_view
 from ctoops.probes.gpu import read_gpus
 
 
@@ -57,7 +57,7 @@ def test_r1_gpu_none_when_nvml_finds_no_library(fake_nvml: ModuleType, proc: Pat
     fake_nvml.CONFIG = {"init_error": fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND}
     g = read_gpus(procfs=proc)
     assert not g.available and "NVML Shared Library Not Found" in g.reason and g.devices == ()
-    data, findings, perf = _gpu(g)
+    data, findings, perf = gpu_view(g)
     assert data["available"] is False and perf == {}
     assert [(f.risk, f.message.split(" (")[0]) for f in findings] == [("none", "GPU: none")]
 
@@ -84,7 +84,7 @@ def test_r1_gpu_hardware_errors_are_a_medium_finding(fake_nvml: ModuleType, proc
     d = g.devices[0]
     assert d.ecc_uncorrected_volatile == 2 and d.ecc_uncorrected_aggregate == 9
     assert d.remapped_rows_pending is True and d.clock_event_reasons == ("hw_slowdown",)
-    _, findings, perf = _gpu(g)
+    _, findings, perf = gpu_view(g)
     assert findings[0].risk == "medium"
     assert "2 uncorrected ECC errors" in findings[0].message and "hw slowdown" in findings[0].message
     assert perf["gpu0_util"] == "35%;;;0;100"
@@ -95,7 +95,7 @@ def test_r1_a_lost_gpu_is_a_high_finding_and_others_still_read(fake_nvml: Module
     fake_nvml.CONFIG = {"devices": [{"handle_lost": True}, {"name": "ok"}]}
     g = read_gpus(procfs=proc)
     assert g.available and len(g.devices) == 2 and g.devices[1].name == "ok"
-    _, findings, _ = _gpu(g)
+    _, findings, _ = gpu_view(g)
     assert [f.risk for f in findings] == ["high", "none"]
     assert "GPU is lost" in findings[0].message
 

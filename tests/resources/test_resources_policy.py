@@ -12,15 +12,8 @@ from hypothesis import strategies as st
 from ctoops.commands.check_resources import record
 from ctoops.config import Config, Threshold, load_config
 from ctoops.policy import flags
-from ctoops.policy.resources import (
-    FLAG,
-    REVIEW_KEY,
-    GatewayReading,
-    LevelState,
-    Samples,
-    decide,
-    step_level,
-)
+from ctoops.policy.hysteresis import LevelState, step_level
+from ctoops.policy.resources import FLAG, REVIEW_KEY, GatewayReading, Samples, decide
 from ctoops.probes.cgroup import CgroupMemory
 from ctoops.probes.host import HostSample
 from ctoops.probes.process import GatewayProcess
@@ -336,3 +329,15 @@ def test_r5_a_finding_that_comes_back_is_observed_again() -> None:
     run(gateway=gw(cgroup(10, 100)))
     again = run(gateway=gw(None, None, "no cgroup"))
     assert [f.check for f in again.observed if f.subsystem == "gateway"] == ["cgroup"]
+
+
+def test_garbled_counters_in_the_state_start_afresh_instead_of_failing() -> None:
+    state = empty_state()
+    state["commands"]["check resources"] = {
+        "levels": {"memory_percent": {"level": "medium", "over_medium": "x"},
+                   "cpu_percent": "nonsense"},
+        "host_counters": {"ts": "yesterday", "boot_time": 1.7e9, "cpu_busy_s": None},
+        "gateway": {"over_count": {"a": 1}}, "risks": []}
+    d = decide(Samples(host(memory=50), None, over(), None), state, RES, 1e6)
+    assert d.data["levels"]["memory_percent"] == "none" and d.data["host"]["cpu_percent"] is None
+    assert d.memory["gateway"]["over_count"] == 1
