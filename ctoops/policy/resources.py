@@ -136,7 +136,8 @@ def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: flo
     per_core = host.load_1m / max(1, host.cpu_count)
     details = {
         "cpu_percent": (f" over the last {window:.3g} s; load {host.load_1m:.2f} "
-                        f"({per_core:.2f}/core, {host.cpu_count} cores)") if cpu is not None else
+                        f"({per_core:.2f}/core, {host.cpu_count} "
+                        f"{'core' if host.cpu_count == 1 else 'cores'})") if cpu is not None else
                        "(first sample or counters reset; the next run has a percent)",
         "memory_percent": (f" used ({size(host.memory_total_bytes - host.memory_available_bytes)}"
                            f" of {size(host.memory_total_bytes)}, "

@@ -50,7 +50,7 @@ def gpu_view(gpu: GpuSample | None) -> tuple[dict[str, Any], list[Finding], dict
                 "devices": []}, [Finding("gpu", "gpu", "none", "GPU: not read", {})], {}
     if not gpu.available:
         return ({"available": False, "reason": gpu.reason, "devices": []},
-                [Finding("gpu", "gpu", "none", f"GPU: none ({gpu.reason})", {})], {})
+                [Finding("gpu", "gpu", "none", f"GPU: none; {gpu.reason}", {})], {})
     findings, perf, devices = [], {}, []
     for d in gpu.devices:
         mem_pct = (round(100.0 * d.memory_used_bytes / d.memory_total_bytes, 1)

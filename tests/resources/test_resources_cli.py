@@ -225,3 +225,15 @@ def test_unreadable_proc_is_unknown_and_nothing_is_lost(workspace: Path, fake_ho
     r = run_check("check", "resources")
     assert r.returncode == 3 and r.json()["status"] == "UNKNOWN" and "meminfo" in r.json()["error"]
     assert (workspace / "memory" / "orchestration-state.json").read_bytes() == before
+
+
+def test_r12_dry_run_says_it_would_restart_and_does_not(workspace: Path, tmp_path: Path,
+                                                        run_check: Callable[..., Ran]) -> None:
+    cg = cgroup_v2(tmp_path / "cg", current=95, high=100)
+    resources_config(workspace, None, gateway={"cgroup": str(cg)},
+                     resources={"gateway_confirm_samples": 1})
+    r = run_check("--dry-run", "check", "resources", "--gateway-only")
+    assert r.returncode == 2
+    assert r.json()["gateway"]["restart"]["outcome"]["status"] == "dry_run"
+    assert not (workspace / "restarts.txt").exists()
+    assert not (workspace / "logs" / "cto-ops-audit.log").exists()

@@ -59,7 +59,7 @@ def test_r1_gpu_none_when_nvml_finds_no_library(fake_nvml: ModuleType, proc: Pat
     assert not g.available and "NVML Shared Library Not Found" in g.reason and g.devices == ()
     data, findings, perf = gpu_view(g)
     assert data["available"] is False and perf == {}
-    assert [(f.risk, f.message.split(" (")[0]) for f in findings] == [("none", "GPU: none")]
+    assert [(f.risk, f.message.split(";")[0]) for f in findings] == [("none", "GPU: none")]
 
 
 def test_r1_gpu_none_when_the_driver_sees_no_device(fake_nvml: ModuleType, tmp_path: Path,
