@@ -134,11 +134,11 @@ def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: flo
     values = {"cpu_percent": cpu, "memory_percent": host.memory_percent,
               "swap_percent": host.swap_percent, "disk_percent": host.disk_percent}
     per_core = host.load_1m / max(1, host.cpu_count)
+    cores = f"{host.cpu_count} core{'' if host.cpu_count == 1 else 's'}"
+    load = f"load {host.load_1m:.2f} ({per_core:.2f}/core, {cores})"
     details = {
-        "cpu_percent": (f" over the last {window:.3g} s; load {host.load_1m:.2f} "
-                        f"({per_core:.2f}/core, {host.cpu_count} "
-                        f"{'core' if host.cpu_count == 1 else 'cores'})") if cpu is not None else
-                       "(first sample or counters reset; the next run has a percent)",
+        "cpu_percent": f" over the last {window:.3g} s; {load}" if cpu is not None else
+                       f"(first sample or counters reset: a percent from the next run); {load}",
         "memory_percent": (f" used ({size(host.memory_total_bytes - host.memory_available_bytes)}"
                            f" of {size(host.memory_total_bytes)}, "
                            f"{size(host.memory_available_bytes)} available)"),
