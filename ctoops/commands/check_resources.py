@@ -110,11 +110,11 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
 
 # --- 3. act (after the lock) ---------------------------------------------------------
 def _notices(ctx: Context, d: policy.Decision, review_id: str | None) -> None:
-    from ctoops.actions.notify import Notice, dispatch, write_mc_output
-
     change = d.pressure
     if change is None:
         return
+    from ctoops.actions.notify import Notice, dispatch, write_mc_output
+
     values = {k: ("-" if v is None else f"{v:.1f}%" if isinstance(v, float) else str(v))
               for k, v in change.values.items()}
     if change.flag is None:
