@@ -294,7 +294,10 @@ def _p1(levels: dict[str, LevelState], values: dict[str, Any], flag: dict[str, A
             bound = th.high if levels[m].level == "high" else th.medium
             parts.append(f"{LABELS[m]} {pct(values.get(m))} (>= {bound:g}%: {levels[m].level})")
     reason = "P1 (R8): " + ", ".join(parts)
-    since = float(flag["since"]) if flag and "since" in flag else now
+    try:
+        since = float(flag["since"]) if flag and "since" in flag else now
+    except (TypeError, ValueError):  # an edited flag: the episode starts now
+        since = now
     record = {"since": since, "until": None, "reason": reason, "values": values,
               "blocks_spawn": True, "subsystem": "resources", "risk": level,
               "set_by": "check resources", "updated": now}
@@ -349,7 +352,7 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
     old_risks = prev.get("risks") if isinstance(prev.get("risks"), dict) else {}
     # A finding absent this run counts as back to none, so a recurrence is observed
     # again; what a gateway-only run did not look at keeps its last risk.
-    looked_at = {f.subsystem for f in findings}
+    looked_at = {"gateway", *(("host", "resources", "gpu") if samples.host is not None else ())}
     risks = {k: v for k, v in old_risks.items() if k.split("/")[0] not in looked_at}
     observed = []
     for f in findings:

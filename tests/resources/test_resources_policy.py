@@ -341,3 +341,13 @@ def test_garbled_counters_in_the_state_start_afresh_instead_of_failing() -> None
     d = decide(Samples(host(memory=50), None, over(), None), state, RES, 1e6)
     assert d.data["levels"]["memory_percent"] == "none" and d.data["host"]["cpu_percent"] is None
     assert d.memory["gateway"]["over_count"] == 1
+
+
+def test_r5_a_p1_episode_that_comes_back_is_observed_again() -> None:
+    run = Run()
+    for v in (91, 91, 50, 50, 50):
+        run(memory=v)
+    assert FLAG not in run.state["flags"]
+    run(memory=91)
+    again = run(memory=91)
+    assert ("resources", FLAG) in {(f.subsystem, f.check) for f in again.observed}
