@@ -52,6 +52,8 @@ class GatewayReading:
     cgroup: CgroupMemory | None
     cgroup_how: str  # configured | /proc/<pid>/cgroup | auto
     cgroup_problem: str  # why there is no cgroup reading ("" when there is one)
+    lookup: str = "searched"  # searched | remembered (the process found last run, verified)
+    key: str = ""  # the gateway.process_name it was looked up by
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
             "pid": proc.pid, "name": proc.name, "status": proc.status, "found_by": proc.found_by,
             "rss_bytes": proc.rss_bytes, "tree_rss_bytes": proc.tree_rss_bytes,
             "num_threads": proc.num_threads, "cpu_time_s": round(proc.cpu_time_s, 2),
-            "create_time": proc.create_time},
+            "create_time": proc.create_time, "lookup": gw.lookup},
         "cgroup": None if cg is None else {
             "path": cg.path, "version": cg.version, "usage_bytes": cg.usage_bytes,
             "high_bytes": cg.high_bytes, "max_bytes": cg.max_bytes,
@@ -276,7 +278,10 @@ def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
         "confirm_samples": cfg.gateway_confirm_samples,
         "restart": {"wanted": reason is not None, "reason": reason, "skipped": skipped or None},
     }
-    return data, findings, perf, reason, {"over_count": count, "last_ratio": ratio}
+    hint = None if proc is None or proc.found_by != "name" else {
+        "pid": proc.pid, "create_time": proc.create_time, "name": proc.name, "key": gw.key}
+    return data, findings, perf, reason, {"over_count": count, "last_ratio": ratio,
+                                          "process": hint}
 
 
 def _p1(levels: dict[str, LevelState], values: dict[str, Any], flag: dict[str, Any] | None,

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ctoops.probes.process import systemd_running
 from tests.conftest import Ran, run_ctoops
 from tests.resources.conftest import GIB, FakeHost, cgroup_v2, resources_config
 
@@ -237,3 +241,39 @@ def test_r12_dry_run_says_it_would_restart_and_does_not(workspace: Path, tmp_pat
     assert r.json()["gateway"]["restart"]["outcome"]["status"] == "dry_run"
     assert not (workspace / "restarts.txt").exists()
     assert not (workspace / "logs" / "cto-ops-audit.log").exists()
+
+
+def _fake_gateway(exe: Path) -> subprocess.Popen[bytes]:
+    """A real process named like the gateway, holding 16 MiB."""
+    proc = subprocess.Popen([str(exe), "-c", "import sys, time\nb = b'x' * (16 << 20)\n"
+                             "print('up', flush=True)\ntime.sleep(120)"], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
+    return proc
+
+
+def test_r1_gateway_rss_from_a_real_process_found_by_name_then_remembered(
+        workspace: Path, tmp_path: Path, run_check: Callable[..., Ran]) -> None:
+    name = f"ctoops-gw-{uuid.uuid4().hex[:8]}"
+    exe = tmp_path / name
+    exe.symlink_to(sys.executable)
+    resources_config(workspace, None, gateway={"process_name": name})
+    procs = [_fake_gateway(exe)]
+    try:
+        seen = []
+        for _ in range(2):
+            doc = run_check("check", "resources", "--gateway-only").json()
+            seen.append(doc["gateway"]["process"])
+        assert [p["pid"] for p in seen] == [procs[0].pid] * 2
+        assert all(p["found_by"] == "name" and p["rss_bytes"] > 16 << 20 for p in seen)
+        assert seen[0]["lookup"] == "searched"
+        assert seen[1]["lookup"] == ("searched" if systemd_running() else "remembered")
+        procs[0].kill()
+        procs[0].wait()
+        procs.append(_fake_gateway(exe))  # a restarted gateway: a new PID, found afresh
+        doc = run_check("check", "resources", "--gateway-only").json()
+        assert doc["gateway"]["process"]["pid"] == procs[1].pid
+        assert doc["gateway"]["process"]["lookup"] == "searched"
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
