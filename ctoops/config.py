@@ -102,6 +102,7 @@ class Threshold:
 class ResourcesConfig:
     enter_samples: int
     exit_samples: int
+    rate_min_window_s: float
     cpu_percent: Threshold
     memory_percent: Threshold
     swap_percent: Threshold

@@ -42,6 +42,8 @@ P1_METRICS = ("cpu_percent", "memory_percent")
 METRICS = ("cpu_percent", "memory_percent", "swap_percent", "disk_percent")
 LABELS = {"cpu_percent": "CPU", "memory_percent": "memory", "swap_percent": "swap",
           "disk_percent": "disk"}
+# Counters older than this say nothing about now (the timer was off): no rate.
+RATE_MAX_WINDOW_S = 900.0
 PERF = {"cpu_percent": "cpu", "memory_percent": "mem", "swap_percent": "swap",
         "disk_percent": "disk"}
 
@@ -125,14 +127,25 @@ def _level_finding(metric: str, value: float | None, st: LevelState, th: Thresho
 
 
 def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: float,
-          levels: dict[str, LevelState]) -> tuple[dict[str, Any], list[Finding], dict[str, str]]:
+          levels: dict[str, LevelState]
+          ) -> tuple[dict[str, Any], list[Finding], dict[str, str], bool]:
     counters = prev.get("host_counters") if isinstance(prev.get("host_counters"), dict) else None
+    keep = False  # keep the older counters instead of storing this run's
     try:
         window = now - float(counters.get("ts", now)) if counters else 0.0
         cpu = cpu_percent_between(counters, host)
         io = io_rates_between(counters, host, window)
     except (TypeError, ValueError):  # counters from an edited state: start afresh
         window, cpu, io = 0.0, None, None
+    no_rate = "(first sample or counters reset: a percent from the next run)"
+    if cpu is not None and window < cfg.rate_min_window_s:
+        no_rate = (f"(previous sample only {window:.3g} s ago; rates need "
+                   f">= {cfg.rate_min_window_s:g} s, the older counters are kept)")
+        cpu, io, keep = None, None, True
+    elif cpu is not None and window > RATE_MAX_WINDOW_S:
+        no_rate = (f"(previous sample {window:.0f} s ago: too old to say anything about "
+                   "now; a percent from the next run)")
+        cpu, io = None, None
     values = {"cpu_percent": cpu, "memory_percent": host.memory_percent,
               "swap_percent": host.swap_percent, "disk_percent": host.disk_percent}
     per_core = host.load_1m / max(1, host.cpu_count)
@@ -140,7 +153,7 @@ def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: flo
     load = f"load {host.load_1m:.2f} ({per_core:.2f}/core, {cores})"
     details = {
         "cpu_percent": f" over the last {window:.3g} s; {load}" if cpu is not None else
-                       f"(first sample or counters reset: a percent from the next run); {load}",
+                       f"{no_rate}; {load}",
         "memory_percent": (f" used ({size(host.memory_total_bytes - host.memory_available_bytes)}"
                            f" of {size(host.memory_total_bytes)}, "
                            f"{size(host.memory_available_bytes)} available)"),
@@ -187,7 +200,7 @@ def _host(host: HostSample, prev: dict[str, Any], cfg: ResourcesConfig, now: flo
         "io_busy_percent": io.busy_percent if io else None,
         "io_busiest_disk": io.busiest_disk if io else None,
     }
-    return data, findings, perf
+    return data, findings, perf, keep
 
 
 def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
@@ -297,7 +310,8 @@ def _p1(levels: dict[str, LevelState], values: dict[str, Any], flag: dict[str, A
         if levels[m].level != "none":
             th: Threshold = getattr(cfg, m)
             bound = th.high if levels[m].level == "high" else th.medium
-            parts.append(f"{LABELS[m]} {pct(values.get(m))} (>= {bound:g}%: {levels[m].level})")
+            parts.append(f"{LABELS[m]} {levels[m].level} (entered at >= {bound:g}% for "
+                         f"{cfg.enter_samples} samples; now {pct(values.get(m))})")
     reason = "P1 (R8): " + ", ".join(parts)
     try:
         since = float(flag["since"]) if flag and "since" in flag else now
@@ -321,11 +335,12 @@ def decide(samples: Samples, state: dict[str, Any], cfg: ResourcesConfig, now: f
     memory: dict[str, Any] = {k: v for k, v in prev.items() if k in ("host_counters", "risks")}
     pressure_change = None
     if samples.host is not None:
-        host_data, host_findings, host_perf = _host(samples.host, prev, cfg, now, levels)
+        host_data, host_findings, host_perf, keep = _host(samples.host, prev, cfg, now, levels)
         findings += host_findings
         perf.update(host_perf)
         data["host"] = host_data
-        memory["host_counters"] = {**samples.host.counters(), "ts": now}
+        if not keep:
+            memory["host_counters"] = {**samples.host.counters(), "ts": now}
         values = {m: host_data[m] for m in P1_METRICS}
         values.update({f"{m.removesuffix('_percent')}_level": levels[m].level for m in P1_METRICS})
         flag = state.get("flags", {}).get(FLAG)

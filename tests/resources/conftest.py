@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -175,14 +176,19 @@ def resources_config(workspace: Path, fake: FakeHost | None, **sections: Any) ->
 @pytest.fixture
 def run_check(workspace: Path) -> Callable[..., Ran]:
     """`ctoops [--json] check resources ...` against the workspace, with the fake
-    pynvml first on PYTHONPATH (configured by CTOOPS_FAKE_NVML, default: no driver)."""
+    pynvml first on PYTHONPATH (configured by CTOOPS_FAKE_NVML, default: no driver),
+    each run a minute after the previous one on the pinned clock (CTOOPS_FAKE_NOW),
+    as under the timer."""
     nvml_cfg = workspace.parent / "nvml.json"
     if not nvml_cfg.exists():
         nvml_cfg.write_text('{"init_error": 12}')
+    clock = [float(int(time.time()))]
 
     def _run(*args: str, json_out: bool = True, env: dict[str, str] | None = None) -> Ran:
+        clock[0] += 60.0
         extra = {"PYTHONPATH": os.pathsep.join([str(FAKE_NVML_DIR), str(REPO)]),
-                 "CTOOPS_FAKE_NVML": str(nvml_cfg), **(env or {})}
+                 "CTOOPS_FAKE_NVML": str(nvml_cfg), "CTOOPS_FAKE_NOW": str(clock[0]),
+                 **(env or {})}
         argv = (["--json"] if json_out else []) + list(args)
         return run_ctoops(argv, root=workspace, env=extra)
 

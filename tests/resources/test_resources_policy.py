@@ -144,7 +144,8 @@ def test_r8_r9_r11_p1_enters_on_sustained_memory_pressure() -> None:
     assert d.pressure.level == "medium"
     flag = run.state["flags"][FLAG]
     assert flag["blocks_spawn"] is True and flag["since"] == run.now and flag["until"] is None
-    assert "memory 91.0%" in flag["reason"] and flag["values"]["memory_percent"] == 91
+    assert "memory medium (entered at >= 85% for 2 samples; now 91.0%)" in flag["reason"]
+    assert flag["values"]["memory_percent"] == 91
     assert run.blocked()  # R9: `ctoops gate spawn` reads exactly this
     reviews = run.open_reviews()
     assert len(reviews) == 1 and reviews[0]["key"] == REVIEW_KEY
@@ -351,3 +352,25 @@ def test_r5_a_p1_episode_that_comes_back_is_observed_again() -> None:
     run(memory=91)
     again = run(memory=91)
     assert ("resources", FLAG) in {(f.subsystem, f.check) for f in again.observed}
+
+
+def test_r1_runs_seconds_apart_give_no_cpu_percent_and_keep_the_older_counters() -> None:
+    """A check by hand right after the timer's must not measure ctoops's own start-up
+    (two such runs would otherwise enter P1 on a quiet host)."""
+    state = empty_state()
+
+    def at(now: float, busy: float, total: float) -> Any:
+        d = decide(Samples(host(busy_s=busy, total_s=total), None, gw(), None), state, RES, now)
+        state["commands"]["check resources"] = d.memory
+        return d
+
+    at(1000.0, 0.0, 0.0)
+    quick = at(1002.0, 2.0, 2.0)  # 100% busy, but over 2 s
+    assert quick.data["host"]["cpu_percent"] is None
+    assert "only 2 s ago" in {f.check: f for f in quick.findings}["cpu"].message
+    assert state["commands"]["check resources"]["host_counters"]["ts"] == 1000.0
+    later = at(1060.0, 12.0, 240.0)  # averaged from the first run's counters
+    assert later.data["host"]["cpu_percent"] == 5.0 and later.data["host"]["cpu_window_s"] == 60.0
+    stale = at(1060.0 + 3600, 20.0, 480.0)
+    assert stale.data["host"]["cpu_percent"] is None
+    assert state["commands"]["check resources"]["host_counters"]["ts"] == 1060.0 + 3600
