@@ -107,11 +107,19 @@ def _reason(value: str) -> str:
 
 # --- the runbook's five subcommands (R29) ----------------------------------------
 @check_app.command("resources")
-def check_resources(typer_ctx: typer.Context) -> None:
+def check_resources(
+    typer_ctx: typer.Context,
+    gateway_only: Annotated[bool, typer.Option("--gateway-only", help=(
+        "Only the gateway's process and cgroup (P1b); what mc-resource-monitor.sh runs."))] = False,
+    no_restart: Annotated[bool, typer.Option("--no-restart", help=(
+        "Record a wanted P1b restart and report it (JSON gateway.restart) without running it."
+    ))] = False,
+) -> None:
     """Host CPU/memory/IO/GPU and the gateway's cgroup (P1, P1b)."""
     from ctoops.commands import check_resources as mod
 
-    _run(typer_ctx, "check resources", CHECK, mod.run)
+    _run(typer_ctx, "check resources", CHECK,
+         lambda ctx: mod.run(ctx, gateway_only=gateway_only, restart=not no_restart))
 
 
 @check_app.command("sessions")

@@ -112,6 +112,7 @@ class Threshold:
 class ResourcesConfig:
     enter_samples: int
     exit_samples: int
+    rate_min_window_s: float
     cpu_percent: Threshold
     memory_percent: Threshold
     swap_percent: Threshold
@@ -120,6 +121,17 @@ class ResourcesConfig:
     gateway_memory_ceiling_bytes: int
     gateway_confirm_samples: int
     gpu_enabled: bool
+    procfs_path: str
+    sysfs_path: str
+
+    def __post_init__(self) -> None:
+        if self.enter_samples < 1 or self.exit_samples < 1:
+            raise ValueError("enter_samples and exit_samples: expected at least 1")
+        if not 0.0 < self.gateway_memory_high_ratio <= 1.0:
+            raise ValueError("gateway_memory_high_ratio: expected a fraction in (0, 1]")
+        if not 1 <= self.gateway_confirm_samples <= 3:
+            # R12: the restart must come within 3 consecutive runs above the ratio.
+            raise ValueError("gateway_confirm_samples: expected 1, 2 or 3 (R12)")
 
 
 @dataclass(frozen=True)

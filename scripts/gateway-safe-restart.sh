@@ -7,7 +7,7 @@
 # docs/never-restart-directly.md.
 #
 # The workspace is CTOOPS_ROOT when set (else ctoops finds it). --dry-run, --json
-# and --verbose may be given here too; they are moved before the subcommand,
+# --verbose, --root and --config may be given here too; they are moved before the subcommand,
 # where ctoops expects them. The installed `ctoops` is used when it is on PATH,
 # else `python3 -m ctoops` (from the checkout this script lives in, if it is one).
 set -euo pipefail
@@ -17,7 +17,10 @@ args=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --dry-run|--json|--verbose) globals+=("$1") ;;
-    --reason|--root|--config)   # options that take a value: pass the value verbatim
+    --root|--config)            # global options with a value: before the subcommand
+      globals+=("$1")
+      if [ "$#" -gt 1 ]; then globals+=("$2"); shift; fi ;;
+    --reason)                   # pass the value verbatim, whatever it contains
       args+=("$1")
       if [ "$#" -gt 1 ]; then args+=("$2"); shift; fi ;;
     *) args+=("$1") ;;

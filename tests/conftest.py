@@ -60,7 +60,7 @@ class _ReadyHandler(__import__("http.server").server.BaseHTTPRequestHandler):
     """A gateway stand-in that is always live and ready (for guardrail tests that
     need a restart to complete, not to exercise the confirm step)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = (b'{"ok":true,"status":"live"}' if self.path.startswith("/health")
                 else b'{"ready":true,"failing":[],"uptimeMs":1,"eventLoop":{"degraded":false}}')
         self.send_response(200)

@@ -8,6 +8,7 @@ instead end in `openclaw.mjs ... gateway run`, which also matches.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,9 @@ def _matches(proc: psutil.Process, name: str) -> bool:
 def find_by_name(name: str) -> int | None:
     """The oldest process matching `name` (the supervisor, not its workers)."""
     best: tuple[float, int] | None = None
+    me = os.getpid()
     for proc in psutil.process_iter(["pid", "create_time", "status"]):
-        if proc.pid == psutil.Process().pid:
+        if proc.pid == me:
             continue
         if proc.info.get("status") == psutil.STATUS_ZOMBIE:
             continue  # an exited gateway its parent has not reaped yet: not the gateway
