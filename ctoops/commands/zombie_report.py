@@ -20,8 +20,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ctoops.actions import incident as trail_io
-from ctoops.actions.notify import Delivery, Notice, dispatch
 from ctoops.audit import AuditEvent, iso
 from ctoops.context import Context
 from ctoops.policy import zombie as policy
@@ -34,6 +32,8 @@ from ctoops.probes.systemd import UnitStatus, read_unit
 from ctoops.report import Finding, Report, check_report
 
 if TYPE_CHECKING:
+    from ctoops.actions.incident import BundleResult
+    from ctoops.actions.notify import Delivery, Notice
     from ctoops.state import Transaction
 
 KEY = "zombie-report"
@@ -87,8 +87,7 @@ def run(ctx: Context) -> Report:
         decision = policy.decide(obs, memory, cfg.zombie, tx.now, _restart_in_flight(tx.state),
                                  cfg.notify.repeat_interval_s)
         closed = _record_decision(ctx, tx, memory, decision, obs)
-        snapshot = trail_io.ctoops_state_summary(copy.deepcopy(tx.state)) \
-            if decision.collect_bundle else {}
+        snapshot = copy.deepcopy(tx.state) if decision.collect_bundle else {}
         incident = copy.deepcopy(memory.get("incident"))
     actions: dict[str, Any] = {}
     if ctx.dry_run:
@@ -155,6 +154,9 @@ def _expire_held_restart(ctx: Context, tx: Transaction, incident: dict[str, Any]
 def _act(ctx: Context, obs: policy.Observation, decision: policy.ZombieDecision,
          incident: dict[str, Any] | None, closed: dict[str, Any] | None,
          snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Slow work outside the lock; imported here, so a healthy run never loads it."""
+    from ctoops.actions.notify import dispatch
+
     actions: dict[str, Any] = {}
     if closed is not None:
         actions["resolved"] = _deliveries(dispatch(ctx, [_notice(closed, decision, active=False)]))
@@ -181,6 +183,8 @@ def _act(ctx: Context, obs: policy.Observation, decision: policy.ZombieDecision,
 
 def _notice(incident: dict[str, Any], decision: policy.ZombieDecision,
             active: bool = True) -> Notice:
+    from ctoops.actions.notify import Notice
+
     host = socket.gethostname()
     if active:
         title = f"Gateway {incident['state']} on {host} ({incident['id']})"
@@ -199,7 +203,9 @@ def _deliveries(deliveries: list[Delivery]) -> list[dict[str, Any]]:
 
 
 def _collect(ctx: Context, obs: policy.Observation, incident: dict[str, Any],
-             snapshot: dict[str, Any]) -> trail_io.BundleResult:
+             snapshot: dict[str, Any]) -> BundleResult:
+    from ctoops.actions import incident as trail_io
+
     cfg, g = ctx.config, ctx.config.gateway
     budget = cfg.zombie.bundle_max_bytes
     trail = trail_io.Trail()
@@ -220,7 +226,8 @@ def _collect(ctx: Context, obs: policy.Observation, incident: dict[str, Any],
                                            **dataclasses.asdict(obs)}),
         trail_io.json_part("process.json", trail_io.process_details(
             obs.process.pid if obs.process else None)),
-        trail_io.json_part("mc-state.json", {"board": board, "ctoops": snapshot}),
+        trail_io.json_part("mc-state.json", {"board": board,
+                                             "ctoops": trail_io.ctoops_state_summary(snapshot)}),
     ]
     summary = trail_io.summary_markdown(incident, socket.gethostname(), g.unit, g.health_url,
                                         cfg.zombie.auto_restart_zombie)
@@ -229,7 +236,7 @@ def _collect(ctx: Context, obs: policy.Observation, incident: dict[str, Any],
 
 
 def _record_actions(ctx: Context, tx: Transaction, incident: dict[str, Any],
-                    deliveries: list[Delivery] | None, bundle: trail_io.BundleResult | None
+                    deliveries: list[Delivery] | None, bundle: BundleResult | None
                     ) -> dict[str, Any] | None:
     """Under the lock, in this order: the alert, the bundle (its audit line names
     the folder), then the escalation, which exists only when the bundle does (R24)."""

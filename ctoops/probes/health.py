@@ -7,6 +7,7 @@ imports. Short timeouts: a zombie answers neither in time, and that is a result
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -53,7 +54,8 @@ def get_json(url: str, timeout_s: float) -> HttpProbe:
             status, raw = resp.status, resp.read(65536)
     except urllib.error.HTTPError as exc:  # a 503 from /readyz still carries a body
         status, raw = exc.code, exc.read(65536)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
+        # HTTPException: a half-dead server's garbled reply is "no answer", not a crash
         reason = getattr(exc, "reason", exc)
         return HttpProbe(url, False, None, time.monotonic() - start, error=str(reason))
     elapsed = time.monotonic() - start

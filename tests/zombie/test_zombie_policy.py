@@ -215,3 +215,10 @@ def test_r22_zombie_needs_confirm_consecutive_failures(runs: list[str]) -> None:
         if d.resolve_incident:
             memory["incident"] = None
     assert opened <= sum(1 for r in runs if r == "ok") + 1
+
+
+def test_r22_non_json_readyz_is_unready() -> None:
+    h = GatewayHealth(answer("/healthz", {"ok": True}),
+                      HttpProbe("/readyz", True, 200, 0.01, {}, "body is not JSON"))
+    d = decide(obs(proc(), h))
+    assert (d.state, d.failing) == ("unready", False)

@@ -16,7 +16,6 @@ the gateway's, and a stopped gateway must not stall this probe.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +55,8 @@ def read_owner_lease(state_dir: Path, timeout_s: float = 1.0) -> OwnerLease:
     db = state_dir / DB_RELPATH
     if not db.is_file():
         return OwnerLease("no_database", str(db))
+    import sqlite3  # only when there is a database (file-era hosts never pay for it)
+
     uri = db.resolve().as_uri() + "?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
