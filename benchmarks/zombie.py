@@ -105,7 +105,9 @@ def run(rounds: int) -> dict[str, Any]:
             samples: dict[str, list[dict[str, Any]]] = {name: [] for name in cmds}
             for name, (argv, env) in cmds.items():  # warm caches once, and check it works
                 first = measure(argv, env, base)
-                if first["rc"] != 0:
+                if first["rc"] not in ((0, 1) if name.startswith("ctoops") else (0,)):
+                    # ctoops: 0 healthy, 1 degraded (a busy box right after start-up):
+                    # either is a verdict and the same work; 2/3 would mean it is broken
                     raise SystemExit(f"{name} failed (rc={first['rc']}): {argv}")
             for _ in range(rounds):
                 for name, (argv, env) in cmds.items():
