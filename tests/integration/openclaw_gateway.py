@@ -201,9 +201,11 @@ def stop_gateway(gw: RunningGateway, term_timeout_s: float = 20.0) -> None:
     _, rest = psutil.wait_procs(procs, timeout=5)
     for p in rest:
         _signal(p, signal.SIGKILL)
-    psutil.wait_procs(rest, timeout=5)
+    _, stray = psutil.wait_procs(rest, timeout=5)
     if gw.proc.poll() is None:
         gw.proc.wait(timeout=5)
+    if stray:
+        raise RuntimeError(f"gateway processes left after SIGKILL: {[p.pid for p in stray]}")
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Ran, run_ctoops
+from tests.conftest import Ran, ctoops_env, run_ctoops
 from tests.zombie.zombie_support import (
     FakeGateway,
     audit_lines,
@@ -268,3 +270,21 @@ def test_r22_dry_run_changes_nothing(tmp_path: Path, fake_gateway: FakeGateway) 
     assert ran.json()["actions"]["dry_run"][0].startswith("open an incident")
     assert not incidents(root) and not mc_output(root) and not audit_lines(root)
     assert state(root)["commands"].get("zombie-report", {}) == {}
+
+
+def test_r30_overlapping_runs_open_one_incident(tmp_path: Path, fake_gateway: FakeGateway) -> None:
+    """Two timers' runs at the same moment on a confirmed zombie: one incident, one
+    alert, one trail, one held restart (the decision is taken under the lock)."""
+    root = make_workspace(tmp_path / "ws", fake_gateway, zombie_confirm_samples=1)
+    fake_gateway.stop()
+    argv = [sys.executable, "-m", "ctoops", "--root", str(root), "--json", "zombie-report"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=ctoops_env(ENV)) for _ in range(2)]
+    codes = [p.wait(timeout=60) for p in procs]
+    for p in procs:
+        p.stdout.close()  # type: ignore[union-attr]
+        p.stderr.close()  # type: ignore[union-attr]
+    assert codes == [2, 2]
+    assert len(incidents(root)) == 1 and len(state(root)["approvals"]) == 1
+    trail = actions(root)
+    assert trail.count("incident_open:observed") == 1 and trail.count("incident_alert:alerted") == 1
