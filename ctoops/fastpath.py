@@ -5,9 +5,11 @@ before any work, more than a healthy `zombie-report` costs by itself, on a path
 that timers run every minute. For the exact command lines a timer uses (the global
 options, then one FAST command with no arguments of its own) this parses argv by
 hand and runs the same command body the Typer app runs, rendered the same way;
-an error goes through `cli._report_error` (Typer is imported only then), so exit
-codes and messages are cli.py's. Anything else (`--help`, an unknown option, any
-other command) returns None and the Typer app handles it as before.
+an error goes through `cli._report_error`, and cli.py's post-run hook (the
+notification outbox flush, `cli._flush_outbox`, where this build has one) runs
+when something is queued: Typer is imported only in those cases, so exit codes,
+messages and side effects are cli.py's. Anything else (`--help`, an unknown
+option, any other command) returns None and the Typer app handles it as before.
 """
 
 from __future__ import annotations
@@ -69,8 +71,29 @@ def run_fast(argv: list[str]) -> int | None:
         render(report, ctx.json)
         for note in report.notes:
             ctx.warn(note)
-        return report.exit_code
+        code = report.exit_code
     except Exception as exc:
         from ctoops.cli import _report_error
 
-        return _report_error(exc, name, kind, ctx.json)
+        code = _report_error(exc, name, kind, ctx.json)
+    if not ctx.dry_run:
+        _after_run(ctx)
+    return code
+
+
+def _after_run(ctx: Any) -> None:
+    """cli._run's post-run hook, when there is work for it: with an empty outbox
+    this is one listdir and no import, as in cli.py."""
+    from ctoops.errors import CtoopsError
+
+    try:
+        names = os.listdir(ctx.workspace.outbox_dir)
+    except (OSError, CtoopsError):  # no outbox (nothing ever queued): nothing to do
+        return
+    if not any(n.endswith(".json") and not n.startswith(".") for n in names):
+        return
+    from ctoops import cli
+
+    hook = getattr(cli, "_flush_outbox", None)  # absent in builds without the outbox
+    if hook is not None:
+        hook(ctx)

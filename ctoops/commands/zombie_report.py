@@ -128,7 +128,7 @@ def _record_decision(ctx: Context, tx: Transaction, memory: dict[str, Any],
     incident = memory.pop("incident")
     incident.update(status="closed", closed_ts=tx.now, closed_at=iso(tx.now))
     memory["closed"] = [*memory.get("closed", []), incident][-MAX_CLOSED:]
-    _expire_held_restart(ctx, tx, incident)
+    _withdraw_held_restart(ctx, tx, incident)
     tx.close_review(incident["id"], "gateway healthy again")
     tx.audit(AuditEvent(ctx.command, "gateway", "low", "incident_resolved", "done",
                         f"{incident['id']}: gateway healthy again", {"incident_id": incident["id"]},
@@ -137,16 +137,17 @@ def _record_decision(ctx: Context, tx: Transaction, memory: dict[str, Any],
     return incident
 
 
-def _expire_held_restart(ctx: Context, tx: Transaction, incident: dict[str, Any]) -> None:
-    """A restart still waiting for approval is moot once the gateway is healthy."""
+def _withdraw_held_restart(ctx: Context, tx: Transaction, incident: dict[str, Any]) -> None:
+    """A restart still waiting for approval is moot once the gateway is healthy:
+    ctoops itself denies it, so nobody approves a restart of a healthy gateway."""
     approval_id = (incident.get("escalation") or {}).get("approval_id")
     record = tx.state["approvals"].get(approval_id) if approval_id else None
     if record is None or record.get("status") != "pending":
         return
-    record.update(status="expired", decided_by="ctoops", decided_ts=tx.now,
-                  decided_at=iso(tx.now), decision_reason="the gateway is healthy again")
-    tx.audit(AuditEvent(ctx.command, "gateway", "high", "gateway_restart", "expired",
-                        f"{incident['id']}: held restart no longer needed (gateway healthy)",
+    why = f"withdrawn by ctoops: {incident['id']} resolved, the gateway is healthy again"
+    record.update(status="denied", decided_by="ctoops", decided_ts=tx.now,
+                  decided_at=iso(tx.now), decision_reason=why)
+    tx.audit(AuditEvent(ctx.command, "gateway", "high", "gateway_restart", "denied", why,
                         {"approval_id": approval_id, "incident_id": incident["id"]}))
 
 

@@ -105,5 +105,5 @@ def test_r22_r24_live_gateway_zombie_incident_and_resolution(
     resolved = [m for m in lines(root / "logs" / "mc-output.jsonl") if m.get("active") is False]
     assert len(resolved) == 1 and incident["id"] in resolved[0]["key"]
     approvals = run_ctoops(["--json", "approvals", "list", "--all"], root=root).json()["approvals"]
-    assert [a["status"] for a in approvals] == ["expired"]
+    assert [(a["status"], a["decided_by"]) for a in approvals] == [("denied", "ctoops")]
     assert not (root / "restarts.txt").exists()

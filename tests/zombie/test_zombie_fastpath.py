@@ -68,3 +68,36 @@ def test_r29_help_and_other_commands_still_work_through_python_m(tmp_path: Path)
     ran = run(FAST, tmp_path / "ws", "zombie-report", "--help")
     assert ran.returncode == 0 and "Detect a hung gateway" in ran.stdout
     assert run(FAST, tmp_path / "ws", "--json", "status").returncode == 0
+
+
+def test_r29_healthy_fast_run_never_loads_typer(tmp_path: Path, fake_gateway: FakeGateway) -> None:
+    root = make_workspace(tmp_path / "ws", fake_gateway)
+    code = ("import io, sys, contextlib\nfrom ctoops.fastpath import run_fast\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = run_fast(['--root', {str(root)!r}, '--json', 'zombie-report'])\n"
+            "print(rc, 'typer' in sys.modules, 'pydantic' in sys.modules, 'ssl' in sys.modules)")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=ctoops_env(), cwd=REPO, timeout=60)
+    assert ran.stdout.split() == ["0", "False", "False", "False"], ran.stderr
+
+
+def test_r22_fast_run_hands_a_queued_outbox_to_cli_hook(tmp_path: Path, fake_gateway: FakeGateway,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """cli.py's post-run hook (the outbox flush) runs on the fast path too, and
+    only when something is queued (an empty outbox costs one listdir)."""
+    import ctoops.cli as cli
+    from ctoops.fastpath import run_fast
+
+    root = make_workspace(tmp_path / "ws", fake_gateway)
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "_flush_outbox", lambda ctx: calls.append(str(ctx.workspace.root)),
+                        raising=False)
+    assert run_fast(["--root", str(root), "--json", "zombie-report"]) == 0
+    assert calls == []
+    (root / "memory" / "outbox").mkdir(parents=True, exist_ok=True)
+    (root / "memory" / "outbox" / "0001.json").write_text("{}")
+    assert run_fast(["--root", str(root), "--json", "zombie-report"]) == 0
+    assert run_fast(["--root", str(root), "--dry-run", "zombie-report"]) == 0
+    assert calls == [str(root)]
+    capsys.readouterr()

@@ -163,7 +163,7 @@ def test_r22_persisting_zombie_is_one_incident(scenario: Scenario) -> None:
     assert z4["mc"] == z3["mc"]
 
 
-def test_r22_healthy_again_resolves_and_expires_the_held_restart(scenario: Scenario) -> None:
+def test_r22_healthy_again_resolves_and_withdraws_the_held_restart(scenario: Scenario) -> None:
     ran = scenario.runs["h5"]
     assert ran.returncode == 0 and ran.json()["state"] == "healthy"
     mem = memory(scenario.root)
@@ -171,7 +171,8 @@ def test_r22_healthy_again_resolves_and_expires_the_held_restart(scenario: Scena
     resolved = [m for m in mc_output(scenario.root) if m.get("active") is False]
     assert len(resolved) == 1 and mem["closed"][-1]["id"] in resolved[0]["key"]
     approvals = scenario.runs["approvals"].json()["approvals"]
-    assert [a["status"] for a in approvals] == ["expired"]
+    assert [(a["status"], a["decided_by"]) for a in approvals] == [("denied", "ctoops")]
+    assert "withdrawn by ctoops" in approvals[0]["decision_reason"]
     st = state(scenario.root)
     assert all(r["status"] == "closed" for r in st["review_events"])
     assert "incident_resolved:done" in actions(scenario.root)
