@@ -210,6 +210,25 @@ class Transaction:
                               f"{req.reason} -- {verdict.explanation}", details, req.auto))
         return out
 
+    def hold(self, req: ActionRequest, args: dict[str, Any] | None, why: str) -> GuardedOutcome:
+        """Hold `req` for a person without running it and without spending budget:
+        the same needs_approval record request() writes, for an action that is a
+        person's call by design (R24: escalating a zombie incident). Audited."""
+        args = args or {}
+        verdict = Verdict(NEEDS_APPROVAL, "escalation", explanation=why)
+        approval_id = f"apr-{uuid.uuid4().hex[:8]}"
+        self.state["approvals"][approval_id] = {
+            "id": approval_id, "action": req.action, "subsystem": req.subsystem,
+            "risk": req.risk, "reason": req.reason, "args": args, "auto": req.auto,
+            "requested_by": _who(), "requested_ts": self.now,
+            "requested_at": iso(self.now), "command": self.command,
+            "held_by": verdict.limit, "status": "pending"}
+        self.audit(AuditEvent(self.command, req.subsystem, req.risk, req.action, NEEDS_APPROVAL,
+                              f"{req.reason} -- {why}", {"verdict": verdict.as_dict(),
+                                                        "args": args, "approval_id": approval_id},
+                              req.auto))
+        return GuardedOutcome(verdict, approval_id=approval_id)
+
     def complete(self, event_id: str, outcome: str, details: dict[str, Any] | None = None,
                  reason: str = "") -> None:
         """Second phase: the outcome of an allowed action (done / failed / ...)."""

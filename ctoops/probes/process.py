@@ -110,3 +110,28 @@ def find_gateway(unit: str, scope: str, process_name: str,
                 return found
     pid = find_by_name(process_name)
     return describe(pid, "name") if pid is not None else None
+
+
+def find_by_name_on_port(name: str, port: int | None) -> tuple[int, str] | None:
+    """Like find_by_name, but when several processes match (profiles, test hosts
+    with many gateways) prefer the one listening on `port` (the health URL's). A
+    stopped process keeps its listening socket, so a hung gateway is still found.
+    Returns (pid, "name+port" | "name")."""
+    me = psutil.Process().pid
+    candidates: list[tuple[float, psutil.Process]] = []
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        if proc.pid != me and _matches(proc, name):
+            candidates.append((proc.info.get("create_time") or 0.0, proc))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: c[0])
+    if port is not None and len(candidates) > 1:
+        for _, proc in candidates:
+            try:
+                conns = proc.net_connections(kind="inet")
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                   for c in conns):
+                return proc.pid, "name+port"
+    return candidates[0][1].pid, "name"
