@@ -4,8 +4,7 @@
 
 Starts a real OpenClaw 2026.9.6 gateway on a free loopback port (the integration
 fixture's helper), then runs, interleaved, N times each:
-  - `python -m ctoops --json zombie-report` (the Typer-free start the timers get),
-  - the same through the Typer app (`ctoops.cli:main`, the console script's path),
+  - `python -m ctoops --json zombie-report` (the same Typer app as the console script),
   - `openclaw gateway probe --json --port P` (the gateway's own CLI probe), run with
     a HOME of its own and no profile: its cheapest form (with `--dev`, which loads
     the dev profile's config and plugins, it took 7-10 s and ~390 MB here).
@@ -81,9 +80,6 @@ def commands(install: OpenClawInstall, gw: RunningGateway, root: Path, probe_hom
     return {
         "ctoops zombie-report (python -m ctoops)": (
             [sys.executable, "-m", "ctoops", *verdict], py_env),
-        "ctoops zombie-report (Typer app)": (
-            [sys.executable, "-c", "import sys; from ctoops.cli import main; "
-             "sys.argv[0] = 'ctoops'; main()", *verdict], py_env),
         "openclaw gateway probe --json": (
             [str(install.node), str(install.openclaw("gw96")), "gateway", "probe", "--json",
              "--port", str(gw.port)], install.env(probe_home)),

@@ -1,20 +1,6 @@
-"""`python -m ctoops` runs the same CLI as the `ctoops` console script; the
-every-minute checks listed in ctoops/fastpath.py start without Typer."""
+"""`python -m ctoops` runs the same CLI as the `ctoops` console script."""
 
-import sys
-
-from ctoops.fastpath import run_fast
-
-
-def main() -> None:
-    code = run_fast(sys.argv[1:])
-    if code is None:
-        from ctoops.cli import main as typer_main
-
-        typer_main()
-    else:
-        raise SystemExit(code)
-
+from ctoops.cli import main
 
 if __name__ == "__main__":
     main()
