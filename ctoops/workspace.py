@@ -110,7 +110,8 @@ def discover_root(explicit: str | None, cwd: Path | None = None) -> Workspace:
     return ws
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (the directory entry itself is fsynced)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -118,12 +119,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE,
+                 owner: tuple[int, int] | None = None) -> None:
     """Temp file in the same folder, fsync, os.replace, fsync the folder: a reader
-    sees the old file or the new one, never a torn one, even after a crash."""
+    sees the old file or the new one, never a torn one, even after a crash. The
+    mode is exact (not narrowed by the umask); `owner` (uid, gid) is set before the
+    file takes the real name."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -139,7 +146,7 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def append_record(path: Path, data: bytes, mode: int = FILE_MODE) -> None:

@@ -208,8 +208,8 @@ def to_syslog(ctx: Context, message: dict[str, Any]) -> str:
     ctx.warn(f"notify: {line}")
     logger = shutil.which("logger")
     if logger and not os.environ.get("JOURNAL_STREAM"):
-        from ctoops.actions.restart import run_command
         from ctoops.redaction import scrub
+        from ctoops.subproc import run_command
 
         prio = _SYSLOG_PRIO.get(message["notice"].get("risk", "low"), "notice")
         result = run_command([logger, "-t", "ctoops", "-p", f"user.{prio}", "--",

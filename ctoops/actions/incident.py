@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctoops.actions.restart import run_command
 from ctoops.probes.gateway_log import newest_log, tail_lines
 from ctoops.redaction import scrub, scrub_obj
+from ctoops.subproc import run_command
 from ctoops.workspace import DIR_MODE, FILE_MODE, atomic_write
 
 JOURNAL_DIR = Path("/run/systemd/journal")

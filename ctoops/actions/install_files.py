@@ -16,11 +16,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctoops.actions.restart import CommandResult, run_command
 from ctoops.config import default_config_text
 from ctoops.errors import ActionFailed
 from ctoops.policy.install_plan import sha256
-from ctoops.workspace import DIR_MODE, FILE_MODE
+from ctoops.subproc import CommandResult, run_command
+from ctoops.workspace import DIR_MODE, FILE_MODE, atomic_write
 
 SYSTEMCTL_TIMEOUT_S = 120.0
 
@@ -60,35 +60,6 @@ def make_dirs(folder: Path, mode: int = 0o755) -> list[Path]:
         d.mkdir(mode=mode)
         os.chmod(d, mode)  # not narrowed by the umask
     return list(reversed(missing))
-
-
-def write_file(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None = None) -> None:
-    """Temp file in the same folder, exact mode (and owner), fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, mode)
-        if owner is not None:
-            os.fchown(fd, *owner)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def remove_written(path: Path, target: str, expected_sha: str) -> Removal:
@@ -136,7 +107,7 @@ def create_workspace(root: Path, owner: tuple[int, int] | None) -> list[str]:
         created += [str(p) for p in make_dirs(root / sub, DIR_MODE)]
     config = root / "config" / "ctoops.yaml"
     if not config.exists():
-        write_file(config, default_config_text().encode("utf-8"), FILE_MODE, owner)
+        atomic_write(config, default_config_text().encode("utf-8"), FILE_MODE, owner)
         created.append(str(config))
     if owner is not None:
         for path in created:
@@ -150,6 +121,6 @@ def write_config_text(path: Path, text: str) -> None:
     st = path.stat()
     owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 else None
     try:
-        write_file(path, text.encode("utf-8"), stat.S_IMODE(st.st_mode), owner)
+        atomic_write(path, text.encode("utf-8"), stat.S_IMODE(st.st_mode), owner)
     except OSError as exc:
         raise ActionFailed(f"cannot write {path}: {exc.strerror or exc}") from exc

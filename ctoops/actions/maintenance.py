@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctoops.actions.restart import run_command
+from ctoops.subproc import run_command
 
 SUMMARY_KEYS = ("mode", "maintenance")
 

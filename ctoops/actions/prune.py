@@ -37,6 +37,7 @@ from ctoops.probes.openclaw.store_spans import (
     read_store,
     scan_bytes,
 )
+from ctoops.workspace import fsync_dir
 
 BACKUP_MARK = ".ctoops-bak-"
 STORE_NAME = "sessions.json"
@@ -147,14 +148,6 @@ def _write_file(path: Path, pieces: list[memoryview], like: os.stat_result) -> N
         os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _backup(store: Path, data: bytes, ident: FileIdentity, like: os.stat_result) -> Path:
     """A hard link to the inode that was read (free, byte-identical); when linking is
     not possible or the name now holds another inode, a copy of the bytes read."""
@@ -227,7 +220,7 @@ def _replace(store: Path, data: bytes, scan: StoreScan, keep: list[int], ident: 
         tmp.unlink(missing_ok=True)
     notes: list[str] = []
     try:
-        _fsync_dir(store.parent)
+        fsync_dir(store.parent)
     except OSError as exc:
         notes.append(f"fsync of {store.parent} failed: {exc.strerror or exc}")
     try:

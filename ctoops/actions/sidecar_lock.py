@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ctoops.subproc import pid_exists
+
 POLL_S = 0.05
 
 
@@ -58,16 +60,6 @@ class SidecarLock:
         return ""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
 def _parse_payload(raw: bytes) -> tuple[int | None, str | None]:
     """(pid, createdAt) from the sidecar's JSON; (None, None) when it is not JSON."""
     try:
@@ -96,7 +88,7 @@ def judge_holder(raw: bytes, mtime: float, now: float, stale_s: float) -> Sideca
     stale_s, or an owner pid that no longer exists."""
     pid, created = _parse_payload(raw)
     age = max(0.0, now - _parse_time(created, mtime))
-    alive = _pid_alive(pid) if pid is not None else False
+    alive = pid_exists(pid) is not False if pid is not None else False
     if age > stale_s:
         return SidecarHolder(pid, created, age, alive, True, f"older than {stale_s:g} s")
     if pid is not None and not alive:

@@ -30,7 +30,7 @@ from ctoops.policy.config_edit import set_gateway_keys
 from ctoops.policy.units import DROPIN_NAME, POLKIT_NAME, SYSTEM, USER, WAY_SUDO
 from ctoops.probes import install_host as host
 from ctoops.report import Finding, Report
-from ctoops.workspace import default_state_home
+from ctoops.workspace import atomic_write, default_state_home
 
 DEFAULT_SERVICE_USER = "ctoops"
 
@@ -200,11 +200,11 @@ def _apply(plan: ip.InstallPlan, changed: list[ip.FileChange], stale: list[str],
         unused = [d for d in created if not any(k.startswith(d + "/") for k in keep)]
         fs.remove_empty_dirs([fs.on_disk(d, prefix) for d in unused])
         created = [d for d in created if d not in unused]
-        fs.write_file(manifest, ip.manifest_json(plan, created).encode("utf-8"), 0o644)
+        atomic_write(manifest, ip.manifest_json(plan, created).encode("utf-8"), 0o644)
         planned = {f.target: f for f in plan.files}
         for change, path in zip(changed, targets, strict=True):
             f = planned[change.target]
-            fs.write_file(path, f.text.encode("utf-8"), f.mode)
+            atomic_write(path, f.text.encode("utf-8"), f.mode)
     except OSError as exc:
         raise ActionFailed(f"writing the units failed: {exc}; the manifest "
                            f"{plan.manifest_path} lists what may have been written "
@@ -250,7 +250,7 @@ def _write_config(path: Path, keys: dict[str, Any], dry: bool) -> tuple[bool, st
         return False, diff
     if not path.exists():
         fs.make_dirs(path.parent, 0o750)
-        fs.write_file(path, b"", 0o640)
+        atomic_write(path, b"", 0o640)
     fs.write_config_text(path, new)
     return True, diff
 

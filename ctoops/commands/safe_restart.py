@@ -15,7 +15,6 @@ changes nothing but the dry-run audit record.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ctoops.actions.notify import Notice, dispatch
-from ctoops.actions.restart import log_step, run_command
+from ctoops.actions.restart import log_step
 from ctoops.audit import AuditEvent, append_lesson, iso
 from ctoops.context import Context
 from ctoops.errors import EXIT_DONE, EXIT_FAILED, EXIT_NOPERM, EXIT_TEMPFAIL
 from ctoops.policy.guardrails import NEEDS_APPROVAL, REFUSED, ActionRequest, restart_budget
 from ctoops.policy.restart import RestartFacts, human_bytes, lesson, restart_in_flight
 from ctoops.report import Finding, Report
+from ctoops.subproc import pid_exists, run_command
 
 ACTION = "gateway_restart"
 REASON_PLACEHOLDER = "{reason}"
@@ -54,16 +54,6 @@ def _lease_s(ctx: Context) -> float:
     g = ctx.config.gateway
     return (ctx.config.guardrails.intent_lease_s + g.restart_timeout_s + g.ready_timeout_s
             + g.settle_s + ctx.config.notify.restart_notice_delay_s)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def restart_argv(configured: list[str], reason: str) -> list[str]:
@@ -111,7 +101,7 @@ def execute(ctx: Context, req: ActionRequest, args: dict[str, Any]) -> Report:
     busy: dict[str, Any] | None = None
     with ctx.store().transaction() as tx:
         intents = tx.state["intents"]
-        alive = {i["pid"]: _pid_alive(i["pid"]) for i in intents.values()
+        alive = {i["pid"]: pid_exists(i["pid"]) is not False for i in intents.values()
                  if isinstance(i.get("pid"), int)}
         busy = restart_in_flight(intents, ACTION, tx.now, alive)
         if busy is not None:

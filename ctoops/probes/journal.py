@@ -15,13 +15,13 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from ctoops.probes.errorevent import ABSENT, FAILED, PRESENT, ErrorEvent, SourceRead
+from ctoops.subproc import stop_group
 
 SOURCE = "journal"
 JOURNAL_DIRS = (Path("/run/systemd/journal"), Path("/var/log/journal"), Path("/run/log/journal"))
@@ -166,26 +166,13 @@ def _bounded_run(argv: list[str], max_bytes: int, timeout_s: float
                     cut = True
                     break
         if cut:
-            _stop(proc)
+            stop_group(proc)
         proc.stdout.close()
         try:
             rc: int | None = proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            stop_group(proc)
             rc = None
         err_file.seek(0)
         err = err_file.read(4000).decode("utf-8", "replace")
     return b"".join(chunks), err, (None if cut else rc), cut
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=2)
-            return
-        except subprocess.TimeoutExpired:
-            continue

@@ -9,9 +9,10 @@ only a provably gone owner may make a session dead.
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
+
+from ctoops.subproc import pid_exists
 
 LIVE, DEAD, UNKNOWN = "live", "dead", "unknown"
 
@@ -38,18 +39,6 @@ def _state(pid: int, proc: Path) -> str | None:
     return fields[0].decode("ascii", "replace") if fields else None
 
 
-def _exists(pid: int) -> bool | None:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by another user
-    except OSError:
-        return None
-    return True
-
-
 def pid_status(pid: int, started: int | None = None, host: str | None = None,
                proc: Path = Path("/proc")) -> str:
     """live | dead | unknown for one owner record."""
@@ -57,7 +46,7 @@ def pid_status(pid: int, started: int | None = None, host: str | None = None,
         return UNKNOWN
     if host is not None and host != socket.gethostname():
         return UNKNOWN
-    exists = _exists(pid)
+    exists = pid_exists(pid)
     if exists is None:
         return UNKNOWN
     if not exists:
