@@ -36,6 +36,7 @@ from benchmarks.report import (
     notes,
     options,
 )
+from benchmarks.stores import Stores
 
 # name -> what it measures (the order of the table)
 BENCHMARKS: dict[str, str] = {
@@ -76,13 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     failed = False
     with tempfile.TemporaryDirectory(prefix="ctoops-bench-") as tmp:
+        stores = Stores(Path(tmp) / "stores")  # the size benchmarks share their inputs
         for name in names:
             started = time.monotonic()
             print(f"benchmarks: {name} ...", file=sys.stderr, flush=True)
             workdir = Path(tmp) / name
             workdir.mkdir()
             try:
-                got = run_one(name, options(args, workdir))
+                got = run_one(name, options(args, workdir, stores))
             except Exception as exc:  # one broken benchmark must not hide the others
                 traceback.print_exc()
                 got = [Row(name, BENCHMARKS[name], verdict=f"error: {type(exc).__name__}: {exc}"[:300])]

@@ -25,6 +25,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks.stores import Stores
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -185,6 +189,12 @@ class Options:
     quick: bool = False  # a smoke run: smallest sizes, 2 rounds (the runner's own test)
     rounds: int | None = None  # overrides each benchmark's default
     openclaw_dir: Path | None = None  # node24/, gw71/, gw96/ (CTOOPS_OPENCLAW_DIR)
+    stores: Stores | None = None  # generated gateway state, shared by the size benchmarks
+
+    def store_cache(self) -> Stores:
+        if self.stores is None:
+            raise RuntimeError("this benchmark needs Options.stores (benchmarks.stores.Stores)")
+        return self.stores
 
     def n(self, default: int, full: int | None = None) -> int:
         """Rounds for a benchmark: --rounds, else 2 when quick, else its default."""

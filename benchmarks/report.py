@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, Options, Row, fmt_rss, fmt_time
+from benchmarks.stores import Stores
 
 COLUMNS = ("benchmark", "subject", "rounds", "wall median (min–max)", "CPU median (min–max)",
            "peak RSS MiB median (min–max)", "goal", "result")
@@ -125,9 +126,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
 
 
-def options(args: argparse.Namespace, workdir: Path) -> Options:
+def options(args: argparse.Namespace, workdir: Path, stores: Stores) -> Options:
     return Options(workdir=workdir, full=args.full, quick=args.quick, rounds=args.rounds,
-                   openclaw_dir=Path(args.openclaw_dir) if args.openclaw_dir else None)
+                   openclaw_dir=Path(args.openclaw_dir) if args.openclaw_dir else None,
+                   stores=stores)
 
 
 def standalone(rows_fn: Callable[[Options], list[Row]], doc: str | None,
@@ -138,7 +140,9 @@ def standalone(rows_fn: Callable[[Options], list[Row]], doc: str | None,
     add_common_args(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ctoops-bench-") as tmp:
-        rows = rows_fn(options(args, Path(tmp)))
+        work = Path(tmp) / "work"
+        work.mkdir()
+        rows = rows_fn(options(args, work, Stores(Path(tmp) / "stores")))
     if args.json:
         print(json.dumps(as_json(rows), indent=2))
     else:
