@@ -45,8 +45,8 @@ class AuditEvent:
 
 
 def _sha256(data: bytes) -> str:
-    """hashlib (OpenSSL) loads on the first record written or checked: most
-    every-minute runs write none, and `gate` never does."""
+    """hashlib is imported where a record is written or checked, not with the
+    module: most every-minute runs write none, and `gate` never does."""
     import hashlib
 
     return hashlib.sha256(data).hexdigest()

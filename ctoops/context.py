@@ -50,7 +50,8 @@ class Context:
             raise ConfigError(f"{path}: config file does not exist")
         from ctoops.config import load_config
 
-        return load_config(path)
+        # The parsed-config cache lives beside the state; --dry-run writes nothing.
+        return load_config(path, None if self.dry_run else self.workspace.memory_dir)
 
     def store(self):  # -> StateStore; imported lazily (state pulls in the audit code)
         from ctoops.state import StateStore
