@@ -6,7 +6,7 @@ roots, against the same command with no gateway state at all.
 Scenarios, interleaved round by round, each run a fresh child process:
 - no state: an empty gateway state folder (the interpreter + ctoops floor);
 - file-era stores: the prune benchmark's generated `sessions.json` files (10 and
-  100 MB; `--full` adds 200 MB), read in one streaming pass;
+  100 MB; `--full` adds 200 MB; `--sizes` sets others), read in one streaming pass;
 - SQLite era: an agent database with 100k session rows (the real DDL) and the
   state database with a heartbeat job.
 Each big scenario has an MC board with in-progress tasks on dead or missing
@@ -49,8 +49,7 @@ def scenarios(opts: Options) -> list[tuple[str, str, Path, int]]:
     empty = opts.workdir / "empty-state"
     empty.mkdir(parents=True)
     out = [("empty", "no gateway state", empty, 0)]
-    file_sizes = [10] if opts.quick else [10, 100, 200] if opts.full else [10, 100]
-    for size in file_sizes:
+    for size in opts.sizes((10, 100), (10, 100, 200), (10,)):
         fs = stores.file_store(size)
         out.append((f"file-{size}", f"file-era store, {fs.size_bytes / 1e6:.0f} MB "
                                     f"({fs.entries} entries)", fs.state_dir, fs.size_bytes))

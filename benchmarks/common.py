@@ -190,6 +190,14 @@ class Options:
     rounds: int | None = None  # overrides each benchmark's default
     openclaw_dir: Path | None = None  # node24/, gw71/, gw96/ (CTOOPS_OPENCLAW_DIR)
     stores: Stores | None = None  # generated gateway state, shared by the size benchmarks
+    sizes_mb: tuple[int, ...] = ()  # `--sizes`: overrides the size benchmarks' sizes
+
+    def sizes(self, default: tuple[int, ...], full: tuple[int, ...],
+              quick: tuple[int, ...]) -> tuple[int, ...]:
+        """Store or folder sizes in MB: --sizes, else quick, full or the default."""
+        if self.sizes_mb:
+            return self.sizes_mb
+        return quick if self.quick else full if self.full else default
 
     def store_cache(self) -> Stores:
         if self.stores is None:

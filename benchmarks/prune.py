@@ -4,7 +4,8 @@ file-era stores, beside the gateway's own `openclaw sessions cleanup --dry-run
 
     python -m benchmarks.prune [--full] [--rounds 3] [--openclaw-dir DIR]
 
-Sizes: 10 and 100 MB (`--full` adds 200 MB; `--quick` only 10 MB). Per size,
+Sizes: 10 and 100 MB (`--full` adds 200 MB; `--quick` only 10 MB; `--sizes 50,400`
+for others). Per size,
 interleaved round by round (each a fresh child process, see benchmarks/common.py):
 - ctoops dry run: `prune_dead_runs(..., dry_run=True)` on the store;
 - ctoops applied: the same on a fresh copy of the state folder (the copy is made
@@ -62,10 +63,8 @@ print(json.dumps({"status": step.status, "removed": s["removed"],
 """
 
 
-def sizes(opts: Options) -> list[int]:
-    if opts.quick:
-        return [10]
-    return [10, 100, 200] if opts.full else [10, 100]
+def sizes(opts: Options) -> tuple[int, ...]:
+    return opts.sizes((10, 100), (10, 100, 200), (10,))
 
 
 def _copy_state(src: Path, dst: Path) -> Any:

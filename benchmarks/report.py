@@ -120,16 +120,28 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: smallest sizes, 2 rounds (the runner's own test)")
     parser.add_argument("--rounds", type=int, help="rounds per benchmark (default: its own)")
+    parser.add_argument("--sizes", type=_sizes, default=(), metavar="MB[,MB...]",
+                        help="sizes for prune, check_sessions and retry_storm (default: theirs)")
     parser.add_argument("--openclaw-dir", default=os.environ.get("CTOOPS_OPENCLAW_DIR", ""),
                         help="node24/, gw71/, gw96/ (default: $CTOOPS_OPENCLAW_DIR)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MB numbers separated by commas: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes of at least 1 MB: {text!r}")
+    return sizes
+
+
 def options(args: argparse.Namespace, workdir: Path, stores: Stores) -> Options:
     return Options(workdir=workdir, full=args.full, quick=args.quick, rounds=args.rounds,
                    openclaw_dir=Path(args.openclaw_dir) if args.openclaw_dir else None,
-                   stores=stores)
+                   stores=stores, sizes_mb=args.sizes)
 
 
 def standalone(rows_fn: Callable[[Options], list[Row]], doc: str | None,

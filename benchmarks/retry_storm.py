@@ -4,7 +4,8 @@ a big read: each run reads at most `retry_storm.max_bytes_per_run` (8 MiB).
     python -m benchmarks.retry_storm [--full] [--rounds 3]
 
 Builds a log folder the way a busy gateway leaves it (today's file, its size
-rotations .1-.5, earlier days): 256 MB (`--full`: 1 GB; `--quick`: 32 MB), by
+rotations .1-.5, earlier days): 256 MB (`--full`: 1 GB; `--quick`: 32 MB; `--sizes
+N`: N MB), by
 writing a few MB of real-format lines (tests/storm/storm_loggen.py) and repeating
 them. Then three phases, one after the other (they share the folder), each run a
 fresh child process:
@@ -95,7 +96,7 @@ def _append(path: Path, data: bytes) -> None:
 
 def rows(opts: Options) -> list[Row]:
     compile_checkout()
-    size_mb = 32 if opts.quick else 1024 if opts.full else 256
+    size_mb = opts.sizes((256,), (1024,), (32,))[-1]
     logs = opts.workdir / "logs"
     logs.mkdir(parents=True)
     total = build(logs, size_mb)
