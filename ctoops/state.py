@@ -119,7 +119,7 @@ class Transaction:
         details = {"verdict": verdict.as_dict(), "args": args}
         if dry_run:
             self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, "dry_run",
-                                  req.reason, details, req.auto))
+                                   req.reason, details, req.auto))
             return out
         if verdict.outcome == ALLOWED:
             event_id = f"act-{uuid.uuid4().hex[:12]}"
@@ -151,8 +151,8 @@ class Transaction:
         else:
             outcome = "refused"
         self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, outcome,
-                              req.reason if verdict.allowed else
-                              f"{req.reason} -- {verdict.explanation}", details, req.auto))
+                               req.reason if verdict.allowed else
+                               f"{req.reason} -- {verdict.explanation}", details, req.auto))
         return out
 
     def complete(self, event_id: str, outcome: str, details: dict[str, Any] | None = None,
@@ -169,8 +169,8 @@ class Transaction:
         else:
             subsystem, action, risk, auto = "unknown", "unknown", "high", False
         self.audit(audit_event(self.command, subsystem, risk, action, outcome,
-                              reason or (intent or {}).get("reason", ""),
-                              {"event_id": event_id, **(details or {})}, auto))
+                               reason or (intent or {}).get("reason", ""),
+                               {"event_id": event_id, **(details or {})}, auto))
 
     def sweep(self) -> None:
         """Expired intents become outcome_unknown (their slot stays spent); history
@@ -246,7 +246,7 @@ class StateStore:
             state["safe_mode"] = {"since": now, "at": iso(now), "reason": str(exc)[:300],
                                   "quarantined": quarantine.name}
             event = audit_event(self.command, "state", "high", "quarantine_state",
-                               "quarantined", message, {"quarantined": quarantine.name})
+                                "quarantined", message, {"quarantined": quarantine.name})
             return state, quarantine.name, [event]
 
     @contextmanager

@@ -99,7 +99,7 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
     tx.state["commands"][NAME] = d.memory
     for f in d.observed:  # R5/R28: a finding whose risk changed leaves one audit line
         tx.audit(audit_event(NAME, f.subsystem, f.risk, f"observe:{f.check}", "observed",
-                            f.message, f.values))
+                             f.message, f.values))
     change = d.pressure
     if change is not None:
         flags = tx.state["flags"]
@@ -108,7 +108,7 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
             flags.pop(policy.FLAG, None)
             tx.close_review(policy.REVIEW_KEY, change.reason)
             tx.audit(audit_event(NAME, "resources", "medium", f"clear_flag:{policy.FLAG}", "done",
-                                change.reason, {"values": change.values}, auto=True))
+                                 change.reason, {"values": change.values}, auto=True))
             tx.decision(f"P1 ended: {policy.FLAG} cleared, spawns allowed again", "medium",
                         {"values": change.values, "since": old.get("since")})
         else:
@@ -128,14 +128,14 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
                 else:
                     verb = "lower"
                 tx.audit(audit_event(NAME, "resources", change.level, f"{verb}_flag:{policy.FLAG}",
-                                    "done", change.reason,
-                                    {"values": change.values, "blocks_spawn": True,
-                                     "review_id": rec["review_id"]}, auto=True))
+                                     "done", change.reason,
+                                     {"values": change.values, "blocks_spawn": True,
+                                      "review_id": rec["review_id"]}, auto=True))
                 tx.decision(f"P1 {verb}: {policy.FLAG} ({change.level}), spawns blocked",
                             change.level, {"values": change.values, "review_id": rec["review_id"]})
     if d.restart_reason:
         tx.audit(audit_event(NAME, "gateway", "high", "gateway_restart_wanted", "observed",
-                            d.restart_reason, {"restart_by": restart_by}, auto=True))
+                             d.restart_reason, {"restart_by": restart_by}, auto=True))
         tx.decision("P1b: gateway safe restart wanted", "high",
                     {"reason": d.restart_reason, "restart_by": restart_by})
 
