@@ -1,7 +1,7 @@
 """Benchmark: `ctoops --json check sessions` (R2, R3, R17-R19) on big gateway state
 roots, against the same command with no gateway state at all.
 
-    python -m benchmarks.check_sessions [--full] [--rounds 3]
+    python -m benchmarks.check_sessions [--full] [--rounds 5]
 
 Scenarios, interleaved round by round, each run a fresh child process:
 - no state: an empty gateway state folder (the interpreter + ctoops floor);
@@ -78,7 +78,7 @@ def rows(opts: Options) -> list[Row]:
         root = workspace(opts.workdir, name, state_dir, _dead_keys(opts, name))
         cases.append(Case(name, [py, "-m", "ctoops", "--root", str(root), "--json", "check",
                                  "sessions"], env, opts.workdir, ok_codes=(0, 1, 2)))
-    results = {r.case.name: r for r in interleaved(cases, opts.n(3, 5), warmup=1)}
+    results = {r.case.name: r for r in interleaved(cases, opts.n(5, 10), warmup=1)}
     floor = results["empty"]
     out = []
     for name, label, _, size in plan:

@@ -2,7 +2,7 @@
 file-era stores, beside the gateway's own `openclaw sessions cleanup --dry-run
 --store <file>` (2026.7.1, the last file-era release) on the same files.
 
-    python -m benchmarks.prune [--full] [--rounds 3] [--openclaw-dir DIR]
+    python -m benchmarks.prune [--full] [--rounds 5] [--openclaw-dir DIR]
 
 Sizes: 10 and 100 MB (`--full` adds 200 MB; `--quick` only 10 MB; `--sizes 50,400`
 for others). Per size,
@@ -113,7 +113,7 @@ def measure_size(opts: Options, size_mb: int, with_floor: bool) -> tuple[FileSto
     oc = _openclaw_case(opts, store, work)
     if isinstance(oc, Case):
         cases.append(oc)
-    results = interleaved(cases, opts.n(3, 5), warmup=1)
+    results = interleaved(cases, opts.n(5, 10), warmup=1)
     return store, {r.case.name: r for r in results}, oc if isinstance(oc, str) else ""
 
 

@@ -1,7 +1,7 @@
 """Benchmark: `ctoops retry-storm` (P3, R20) over a big gateway log folder is never
 a big read: each run reads at most `retry_storm.max_bytes_per_run` (8 MiB).
 
-    python -m benchmarks.retry_storm [--full] [--rounds 3]
+    python -m benchmarks.retry_storm [--full] [--rounds 5]
 
 Builds a log folder the way a busy gateway leaves it (today's file, its size
 rotations .1-.5, earlier days): 256 MB (`--full`: 1 GB; `--quick`: 32 MB; `--sizes
@@ -118,7 +118,7 @@ def rows(opts: Options) -> list[Row]:
                           ok_codes=(0, 1, 2), setup=lambda p=piece: _append(today, p)))
     # One phase after the other, not interleaved: the phases share the folder, and a
     # backlog appended for one would be the next steady-state run's backlog too.
-    by = {c.name: interleaved([c], opts.n(3, 5), warmup=1)[0] for c in cases}
+    by = {c.name: interleaved([c], opts.n(5, 10), warmup=1)[0] for c in cases}
     label = f"{total / 1e6:.0f} MB log folder"
     subjects = {"first": f"`ctoops --json retry-storm`, first run (no cursor): {label}",
                 "steady": "`ctoops --json retry-storm`, steady state (256 KiB new)",
