@@ -38,14 +38,19 @@ from benchmarks.report import (
 )
 from benchmarks.stores import Stores
 
-# name -> what it measures (the order of the table)
-BENCHMARKS: dict[str, str] = {
-    "check_resources": "every-minute path and spawn gate vs the Python and Typer floors",
-    "prune": "dead-cron-run prune vs `openclaw sessions cleanup --dry-run` (2026.7.1)",
-    "check_sessions": "`check sessions` on file-era stores and 100k-row SQLite databases",
-    "contention": "8 racing runs on one workspace lock vs one run",
-    "retry_storm": "`retry-storm` on a big gateway log folder: bounded reads",
-    "zombie": "`zombie-report` verdict vs `openclaw gateway probe --json`",
+# module name -> (what it measures, its goals): the table's order. A module not
+# written yet is a row saying so, with its goal.
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "check_resources": ("every-minute path and spawn gate vs the Python and Typer floors",
+                        "<= 1.5x / 1.2x Typer floor; <= 40 MiB"),
+    "prune": ("dead-cron-run prune vs `openclaw sessions cleanup --dry-run` (2026.7.1)",
+              ">= 2x faster; peak <= 3x file; linear"),
+    "check_sessions": ("`check sessions` on file-era stores and 100k-row SQLite databases", ""),
+    "contention": ("8 racing runs on one workspace lock vs one run", "all within 2x one run"),
+    "retry_storm": ("`retry-storm` on a big gateway log folder: bounded reads",
+                    "<= 8 MiB read per run"),
+    "zombie": ("`zombie-report` verdict vs `openclaw gateway probe --json`",
+               ">= 20x faster; >= 10x less memory"),
 }
 
 
@@ -56,10 +61,12 @@ def run_one(name: str, opts: object) -> list[Row]:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        return [skipped(name, BENCHMARKS[name], f"benchmarks/{name}.py is not there yet")]
+        return [skipped(name, *BENCHMARKS[name][:1], f"benchmarks/{name}.py is not there yet",
+                        BENCHMARKS[name][1])]
     rows_fn = getattr(module, "rows", None)
     if rows_fn is None:
-        return [skipped(name, BENCHMARKS[name], f"benchmarks/{name}.py has no rows(opts)")]
+        return [skipped(name, *BENCHMARKS[name][:1], f"benchmarks/{name}.py has no rows(opts)",
+                        BENCHMARKS[name][1])]
     return rows_fn(opts)
 
 
@@ -87,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 got = run_one(name, options(args, workdir, stores))
             except Exception as exc:  # one broken benchmark must not hide the others
                 traceback.print_exc()
-                got = [Row(name, BENCHMARKS[name], verdict=f"error: {type(exc).__name__}: {exc}"[:300])]
+                got = [Row(name, BENCHMARKS[name][0], goal=BENCHMARKS[name][1],
+                           verdict=f"error: {type(exc).__name__}: {exc}"[:300])]
                 failed = True
             rows += got
             print(f"benchmarks: {name} done in {time.monotonic() - started:.0f} s",

@@ -52,12 +52,13 @@ def test_quick_run_prints_and_writes_the_table(tmp_path: Path) -> None:
 
 
 def test_missing_benchmark_module_is_reported_as_skipped(tmp_path: Path) -> None:
-    BENCHMARKS["not_written_yet"] = "a slot for a benchmark still being written"
+    BENCHMARKS["not_written_yet"] = ("a slot for a benchmark still being written", ">= 1x")
     try:
         rows = run_one("not_written_yet", Options(workdir=tmp_path))
     finally:
         del BENCHMARKS["not_written_yet"]
-    assert [r.verdict for r in rows] == ["skipped: benchmarks/not_written_yet.py is not there yet"]
+    assert [(r.verdict, r.goal) for r in rows] == [
+        ("skipped: benchmarks/not_written_yet.py is not there yet", ">= 1x")]
 
 
 def test_a_module_runs_on_its_own_as_json(tmp_path: Path) -> None:
