@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out != "-":
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(document(rows, command_line(argv), load_before), encoding="utf-8")
+        out.write_text(document(rows, command_line(argv), load_before, args.openclaw_dir),
+                       encoding="utf-8")
         print(f"benchmarks: wrote {out}", file=sys.stderr)
     if failed:
         return 1

@@ -76,7 +76,7 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def machine(command: str, load_before: tuple[float, ...]) -> list[str]:
+def machine(command: str, load_before: tuple[float, ...], openclaw_dir: str = "") -> list[str]:
     """The lines that say where and how the figures were made."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = os.getloadavg()
@@ -90,6 +90,7 @@ def machine(command: str, load_before: tuple[float, ...]) -> list[str]:
         f"- OS: {platform.system()} {platform.release()}",
         f"- Python: {platform.python_implementation()} {platform.python_version()} "
         f"({sys.executable})",
+        f"- OpenClaw for the comparisons: {openclaw_dir or 'none (CTOOPS_OPENCLAW_DIR not set)'}",
     ]
 
 
@@ -181,8 +182,9 @@ load; CPU time and peak RSS move far less.
 """
 
 
-def document(rows: Sequence[Row], command: str, load_before: tuple[float, ...]) -> str:
-    parts = [DOC_HEAD, "## Machine\n", "\n".join(machine(command, load_before)) + "\n",
+def document(rows: Sequence[Row], command: str, load_before: tuple[float, ...],
+             openclaw_dir: str = "") -> str:
+    parts = [DOC_HEAD, "## Machine\n", "\n".join(machine(command, load_before, openclaw_dir)) + "\n",
              "## Results\n", markdown_table(rows)]
     if any(r.notes for r in rows):
         parts += ["\n## Notes\n", notes(rows)]
