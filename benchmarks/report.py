@@ -187,5 +187,5 @@ def document(rows: Sequence[Row], command: str, load_before: tuple[float, ...],
     parts = [DOC_HEAD, "## Machine\n", "\n".join(machine(command, load_before, openclaw_dir)) + "\n",
              "## Results\n", markdown_table(rows)]
     if any(r.notes for r in rows):
-        parts += ["\n## Notes\n", notes(rows)]
+        parts += ["## Notes\n", notes(rows)]
     return "\n".join(parts)
