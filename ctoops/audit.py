@@ -14,16 +14,13 @@ before the next append and reported as torn, never as tampering.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 import json
 import os
-import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ctoops.clock import iso
 from ctoops.redaction import scrub, scrub_obj
 from ctoops.workspace import Workspace, append_record
 
@@ -47,22 +44,34 @@ class AuditEvent:
     auto: bool = False
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _sha256(data: bytes) -> str:
+    """hashlib is imported where a record is written or checked, not with the
+    module: most every-minute runs write none, and `gate` never does."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
 
 
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def _record_bytes(event: AuditEvent, ts: float, prev: str) -> bytes:
     record: dict[str, Any] = {
         "ts": iso(ts),
         "ts_epoch": round(ts, 3),
-        "host": socket.gethostname(),
+        "host": _hostname(),
         "pid": os.getpid(),
         "user": _user(),
         "command": event.command,
@@ -79,7 +88,7 @@ def _record_bytes(event: AuditEvent, ts: float, prev: str) -> bytes:
     body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
     assert body.endswith("}")
     body_bytes = body[:-1].encode("utf-8")
-    digest = hashlib.sha256(body_bytes).hexdigest()
+    digest = _sha256(body_bytes)
     return body_bytes + f',"hash":"{digest}"}}\n'.encode()
 
 
@@ -114,7 +123,7 @@ def _last_hash_and_repair(path: Path, now: float) -> tuple[str, dict[str, Any] |
     last = lines[-1]
     if last.endswith(b'"}') and len(last) >= _HASH_SUFFIX_LEN:
         return last[-66:-2].decode("ascii", "replace"), repair
-    return hashlib.sha256(last).hexdigest(), repair
+    return _sha256(last), repair
 
 
 def append_events(ws: Workspace, events: list[AuditEvent], now: float) -> None:
@@ -203,7 +212,7 @@ def _check_line(line: bytes, prev: str) -> str:
     if not suffix.startswith(b',"hash":"'):
         return "no hash field at the end of the record"
     stated = suffix[9:73].decode("ascii", "replace")
-    if hashlib.sha256(body).hexdigest() != stated:
+    if _sha256(body) != stated:
         return "record bytes do not match their hash (edited)"
     try:
         record = json.loads(line)

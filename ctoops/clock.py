@@ -43,3 +43,12 @@ class FixedClock:
 def monotonic_now(wall: float, latest_recorded: float) -> float:
     """The time decisions use: never before what the state already recorded."""
     return max(wall, latest_recorded)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds (`2026-11-30T12:00:00.000Z`).
+    Lives here, beside the clock, so cheap paths (`gate`) need not load the audit
+    code for it; datetime is loaded on first use."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

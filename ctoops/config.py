@@ -23,6 +23,7 @@ from ctoops.redaction import mask, register
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET = {"secret": True}
+CONFIG_CACHE = ".config-cache.json"  # in the workspace's memory/ folder
 
 
 @dataclass(frozen=True)
@@ -237,29 +238,103 @@ def _yaml_load(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
 
 
-def load_config(path: Path | None) -> Config:
-    """Defaults, then the file at `path` (if given and present) merged over them."""
-    defaults = _yaml_load(default_config_text(), "<packaged defaults>")
+def load_config(path: Path | None, cache_dir: Path | None = None) -> Config:
+    """Defaults, then the file at `path` (if given and present) merged over them.
+
+    With `cache_dir` (the workspace's memory/ folder; cli passes it except under
+    --dry-run) the merged result is kept in `.config-cache.json` there, keyed by the
+    sha256 of both YAML texts and the ctoops version: an unchanged configuration
+    then loads without PyYAML, which costs ~8 ms of imports on every timer run.
+    Validation runs on every load either way, and only a configuration that
+    validated is cached (never one holding a literal secret)."""
+    defaults_text = default_config_text()
     if path is None or not path.exists():
         if path is not None and os.environ.get("CTOOPS_CONFIG") == str(path):
             raise ConfigError(f"{path}: config file named by CTOOPS_CONFIG does not exist")
-        cfg = _build(Config, _expand(defaults), "", "<packaged defaults>", {"source": "<defaults>"})
-        _register_secrets(cfg)
-        return cfg
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {exc}") from exc
-    user = _yaml_load(text, source)
+        user_text, source, label = None, "<packaged defaults>", "<defaults>"
+    else:
+        source = label = str(path)
+        try:
+            user_text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    key = _cache_key(defaults_text, user_text)
+    merged = _cache_get(cache_dir, key)
+    if merged is not None:
+        try:
+            cfg = _build(Config, _expand(merged), "", source, {"source": label})
+        except ConfigError:
+            merged = None  # a damaged cache: the files decide
+    if merged is None:
+        merged = _parse(defaults_text, user_text, source)
+        cfg = _build(Config, _expand(merged), "", source, {"source": label})
+        _cache_put(cache_dir, key, merged)
+    _register_secrets(cfg)
+    return cfg
+
+
+def _parse(defaults_text: str, user_text: str | None, source: str) -> Any:
+    defaults = _yaml_load(defaults_text, "<packaged defaults>")
+    if user_text is None:
+        return defaults
+    user = _yaml_load(user_text, source)
     if user is None:
         user = {}
     if not isinstance(user, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
-    merged = _merge(defaults, user, "", source)
-    cfg = _build(Config, _expand(merged), "", source, {"source": source})
-    _register_secrets(cfg)
-    return cfg
+    return _merge(defaults, user, "", source)
+
+
+def _cache_key(defaults_text: str, user_text: str | None) -> dict[str, str]:
+    from hashlib import sha256  # already loaded by Typer's imports
+
+    from ctoops import __version__
+
+    return {"ctoops": __version__,
+            "defaults_sha256": sha256(defaults_text.encode("utf-8")).hexdigest(),
+            "config_sha256": "" if user_text is None else sha256(user_text.encode("utf-8")).hexdigest()}
+
+
+def _cache_get(cache_dir: Path | None, key: dict[str, str]) -> Any:
+    """The cached merged configuration for exactly these texts, or None."""
+    if cache_dir is None:
+        return None
+    import json
+
+    try:
+        doc = json.loads((cache_dir / CONFIG_CACHE).read_bytes())
+    except (OSError, ValueError):
+        return None  # none yet, unreadable or damaged: parse the YAML
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("merged"), dict):
+        return None
+    return doc["merged"]
+
+
+def _cache_put(cache_dir: Path | None, key: dict[str, str], merged: Any) -> None:
+    """Keep a validated configuration for the next run; best effort (a read-only
+    workspace just parses the YAML each run). Never a configuration that holds a
+    secret itself rather than a ${VARIABLE} naming it: secrets stay out of files."""
+    if cache_dir is None or not cache_dir.is_dir() or _holds_literal_secret(merged):
+        return
+    import json
+
+    from ctoops.workspace import atomic_write
+
+    data = json.dumps({"key": key, "merged": merged}, ensure_ascii=False, default=str)
+    try:
+        atomic_write(cache_dir / CONFIG_CACHE, data.encode("utf-8"))
+    except OSError:
+        return  # a cache only: the next run parses the YAML again and retries
+
+
+def _holds_literal_secret(merged: Any) -> bool:
+    for key_path in secret_paths():
+        node = merged
+        for part in key_path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node and not (isinstance(node, str) and _ENV_REF.fullmatch(node.strip())):
+            return True
+    return False
 
 
 def _register_secrets(cfg: Config) -> None:

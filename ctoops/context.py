@@ -1,7 +1,8 @@
 """What every command is handed: the workspace, the config, the clock, the flags.
 
 Built by `cli.py` from the global options; commands take it and nothing global.
-The config is loaded on first use so a command that needs none (gate) pays nothing.
+The config is loaded, and its module imported, on first use, so a command that
+needs none (gate, before every spawn) pays nothing for it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctoops.clock import Clock, SystemClock
-from ctoops.config import Config, load_config
-from ctoops.redaction import scrub
 from ctoops.workspace import Workspace, discover_root
+
+if TYPE_CHECKING:
+    from ctoops.config import Config
 
 
 @dataclass
@@ -45,7 +48,10 @@ class Context:
             from ctoops.errors import ConfigError
 
             raise ConfigError(f"{path}: config file does not exist")
-        return load_config(path)
+        from ctoops.config import load_config
+
+        # The parsed-config cache lives beside the state; --dry-run writes nothing.
+        return load_config(path, None if self.dry_run else self.workspace.memory_dir)
 
     def store(self):  # -> StateStore; imported lazily (state pulls in the audit code)
         from ctoops.state import StateStore
@@ -55,10 +61,14 @@ class Context:
 
     def warn(self, message: str) -> None:
         """A line for the person or the journal, on stderr (never on --json stdout)."""
+        from ctoops.redaction import scrub
+
         sys.stderr.write(f"ctoops: {scrub(message)}\n")
 
     def debug(self, message: str) -> None:
         if self.verbose:
+            from ctoops.redaction import scrub
+
             sys.stderr.write(f"ctoops[debug]: {scrub(message)}\n")
 
     @property

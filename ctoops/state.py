@@ -1,4 +1,5 @@
-"""The orchestration state (R27): schema, migrations, transactions, quarantine.
+"""The orchestration state (R27): transactions, quarantine; the schema and its
+migrations are in state_schema.py (re-exported here).
 
 All coordination between overlapping runs lives here (R29, R30): every
 read-modify-write happens inside the workspace lock, and the lock is held for
@@ -21,10 +22,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ctoops.audit import AuditEvent, append_events, iso
-from ctoops.clock import Clock, monotonic_now
+from ctoops.clock import Clock, iso, monotonic_now
 from ctoops.config import GuardrailsConfig
 from ctoops.errors import StateUnavailable
 from ctoops.policy.guardrails import (
@@ -36,82 +36,29 @@ from ctoops.policy.guardrails import (
     admit,
     history_horizon_s,
 )
+from ctoops.state_schema import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported
+from ctoops.state_schema import empty_state, parse_state
 from ctoops.workspace import Workspace, atomic_write, workspace_lock
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from ctoops.audit import AuditEvent
+
 MAX_DECISIONS = 500
 MAX_REVIEW_EVENTS = 500
 LOCK_TIMEOUT_S = 30.0
+# The lock is held for milliseconds, so a waiter retries on that scale too. With
+# filelock's default (50 ms), 8 processes racing for a lock each holds 5 ms got
+# it last after ~310-360 ms; with 2 ms, after ~65 ms (filelock polls, it does
+# not block in flock).
+LOCK_POLL_S = 0.002
 
 
-def empty_state() -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "latest_ts": 0.0,  # the latest time recorded: the clock never goes below it
-        "history": [],  # admitted actions (guardrail windows count these)
-        "intents": {},  # in-flight slow actions: id -> intent
-        "approvals": {},  # held actions: id -> record (pending/approved/denied)
-        "flags": {},  # resource_pressure, spawn_block, ...: name -> {since, reason, ...}
-        "freezes": {},  # chain freezes: scope -> {since, until, reason, ...}
-        "safe_mode": None,  # {since, reason, quarantined} when the state was lost
-        "review_events": [],  # R11, R21: what a person should look at next
-        "decisions": [],  # R27: the trail, newest last (bounded; the audit log has all)
-        "alerts": {},  # notification dedup: key -> {first_ts, last_sent_ts, active}
-        "commands": {},  # per-command memory: samples, cursors, hysteresis counters
-    }
+def audit_event(*args: Any, **kwargs: Any) -> AuditEvent:
+    """`AuditEvent(...)`, with the audit module loaded only by a run that has
+    something to record: most every-minute runs record nothing."""
+    from ctoops.audit import AuditEvent
 
-
-def _migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older or partial state up to SCHEMA_VERSION (missing keys filled)."""
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int):
-        raise ValueError("schema_version is not an integer")
-    if version > SCHEMA_VERSION:
-        raise StateUnavailable(
-            f"the state was written by a newer ctoops (schema {version}, this one knows "
-            f"{SCHEMA_VERSION}); refusing to touch it: upgrade ctoops")
-    base = empty_state()
-    for key, default in base.items():
-        value = data.get(key, default)
-        if default is not None and not isinstance(value, type(default)):
-            if isinstance(default, float) and isinstance(value, int):
-                value = float(value)
-            else:
-                raise ValueError(f"key {key!r} has the wrong type ({type(value).__name__})")
-        base[key] = value
-    base["schema_version"] = SCHEMA_VERSION
-    _check_shapes(base)
-    return base
-
-
-def _check_shapes(state: dict[str, Any]) -> None:
-    """Reject a state whose inner records are not what the guardrails read: a
-    wrong-typed history must quarantine the file, not crash a decision later."""
-    for key in ("history", "review_events", "decisions"):
-        if not all(isinstance(item, dict) for item in state[key]):
-            raise ValueError(f"{key!r} holds a non-object entry")
-    for key in ("intents", "approvals", "flags", "freezes", "alerts", "commands"):
-        if not all(isinstance(item, dict) for item in state[key].values()):
-            raise ValueError(f"{key!r} holds a non-object entry")
-    for event in state["history"]:
-        if not isinstance(event.get("ts"), (int, float)) or isinstance(event.get("ts"), bool):
-            raise ValueError("a history entry has no numeric 'ts'")
-        for field_name in ("action", "subsystem", "risk"):
-            if not isinstance(event.get(field_name), str):
-                raise ValueError(f"a history entry has no string {field_name!r}")
-    for approval in state["approvals"].values():
-        if approval.get("status") not in ("pending", "approved", "denied"):
-            raise ValueError("an approval has an unknown status")
-    if state["safe_mode"] is not None and not isinstance(state["safe_mode"], dict):
-        raise ValueError("'safe_mode' is neither null nor an object")
-
-
-def parse_state(raw: bytes) -> dict[str, Any]:
-    """Parse and migrate; ValueError when the bytes are not a usable state."""
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError("the top level is not an object")
-    return _migrate(data)
+    return AuditEvent(*args, **kwargs)
 
 
 @dataclass
@@ -173,8 +120,8 @@ class Transaction:
         out = GuardedOutcome(verdict)
         details = {"verdict": verdict.as_dict(), "args": args}
         if dry_run:
-            self.audit(AuditEvent(self.command, req.subsystem, req.risk, req.action, "dry_run",
-                                  req.reason, details, req.auto))
+            self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, "dry_run",
+                                   req.reason, details, req.auto))
             return out
         if verdict.outcome == ALLOWED:
             event_id = f"act-{uuid.uuid4().hex[:12]}"
@@ -205,9 +152,9 @@ class Transaction:
             details["approval_id"] = approval_id
         else:
             outcome = "refused"
-        self.audit(AuditEvent(self.command, req.subsystem, req.risk, req.action, outcome,
-                              req.reason if verdict.allowed else
-                              f"{req.reason} -- {verdict.explanation}", details, req.auto))
+        self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, outcome,
+                               req.reason if verdict.allowed else
+                               f"{req.reason} -- {verdict.explanation}", details, req.auto))
         return out
 
     def hold(self, req: ActionRequest, args: dict[str, Any] | None, why: str) -> GuardedOutcome:
@@ -242,9 +189,9 @@ class Transaction:
                 break
         else:
             subsystem, action, risk, auto = "unknown", "unknown", "high", False
-        self.audit(AuditEvent(self.command, subsystem, risk, action, outcome,
-                              reason or (intent or {}).get("reason", ""),
-                              {"event_id": event_id, **(details or {})}, auto))
+        self.audit(audit_event(self.command, subsystem, risk, action, outcome,
+                               reason or (intent or {}).get("reason", ""),
+                               {"event_id": event_id, **(details or {})}, auto))
 
     def sweep(self) -> None:
         """Expired intents become outcome_unknown (their slot stays spent); history
@@ -319,8 +266,8 @@ class StateStore:
             state = empty_state()
             state["safe_mode"] = {"since": now, "at": iso(now), "reason": str(exc)[:300],
                                   "quarantined": quarantine.name}
-            event = AuditEvent(self.command, "state", "high", "quarantine_state",
-                               "quarantined", message, {"quarantined": quarantine.name})
+            event = audit_event(self.command, "state", "high", "quarantine_state",
+                                "quarantined", message, {"quarantined": quarantine.name})
             return state, quarantine.name, [event]
 
     @contextmanager
@@ -331,7 +278,7 @@ class StateStore:
         self.ws.ensure_dirs()
         lock = workspace_lock(self.ws, LOCK_TIMEOUT_S)
         try:
-            lock.acquire()
+            lock.acquire(poll_interval=LOCK_POLL_S)
         except Timeout as exc:
             raise StateUnavailable(
                 f"the workspace lock {self.ws.lock_file} was busy for {LOCK_TIMEOUT_S:g} s") from exc
@@ -358,7 +305,10 @@ class StateStore:
         payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"),
                              default=str).encode("utf-8")
         try:
-            append_events(self.ws, events, now)
+            if events:
+                from ctoops.audit import append_events
+
+                append_events(self.ws, events, now)
             atomic_write(self.ws.state_file, payload)
         except OSError as exc:
             raise StateUnavailable(

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctoops.config import default_config_text
 from ctoops.errors import StateUnavailable
 
 FILE_MODE = 0o640
@@ -102,6 +101,8 @@ def discover_root(explicit: str | None, cwd: Path | None = None) -> Workspace:
             return Workspace(folder)
     ws = Workspace(default_state_home())
     if not ws.config_file.exists():
+        from ctoops.config import default_config_text
+
         try:
             ws.config_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             atomic_write(ws.config_file, default_config_text().encode("utf-8"))

@@ -17,13 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctoops.audit import AuditEvent, iso
-from ctoops.clock import monotonic_now
+from ctoops.clock import iso, monotonic_now
 from ctoops.context import Context
 from ctoops.errors import CtoopsError
 from ctoops.policy import resources as policy
 from ctoops.report import RISK_ORDER, Finding, Report, check_report
-from ctoops.state import Transaction
+from ctoops.state import Transaction, audit_event
 
 if TYPE_CHECKING:
     from ctoops.probes.process import GatewayProcess
@@ -99,8 +98,8 @@ def sense(ctx: Context, gateway_only: bool) -> policy.Samples:
 def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
     tx.state["commands"][NAME] = d.memory
     for f in d.observed:  # R5/R28: a finding whose risk changed leaves one audit line
-        tx.audit(AuditEvent(NAME, f.subsystem, f.risk, f"observe:{f.check}", "observed",
-                            f.message, f.values))
+        tx.audit(audit_event(NAME, f.subsystem, f.risk, f"observe:{f.check}", "observed",
+                             f.message, f.values))
     change = d.pressure
     if change is not None:
         flags = tx.state["flags"]
@@ -108,8 +107,8 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
         if change.flag is None:
             flags.pop(policy.FLAG, None)
             tx.close_review(policy.REVIEW_KEY, change.reason)
-            tx.audit(AuditEvent(NAME, "resources", "medium", f"clear_flag:{policy.FLAG}", "done",
-                                change.reason, {"values": change.values}, auto=True))
+            tx.audit(audit_event(NAME, "resources", "medium", f"clear_flag:{policy.FLAG}", "done",
+                                 change.reason, {"values": change.values}, auto=True))
             tx.decision(f"P1 ended: {policy.FLAG} cleared, spawns allowed again", "medium",
                         {"values": change.values, "since": old.get("since")})
         else:
@@ -128,15 +127,15 @@ def record(tx: Transaction, d: policy.Decision, restart_by: str) -> None:
                     verb = "raise"
                 else:
                     verb = "lower"
-                tx.audit(AuditEvent(NAME, "resources", change.level, f"{verb}_flag:{policy.FLAG}",
-                                    "done", change.reason,
-                                    {"values": change.values, "blocks_spawn": True,
-                                     "review_id": rec["review_id"]}, auto=True))
+                tx.audit(audit_event(NAME, "resources", change.level, f"{verb}_flag:{policy.FLAG}",
+                                     "done", change.reason,
+                                     {"values": change.values, "blocks_spawn": True,
+                                      "review_id": rec["review_id"]}, auto=True))
                 tx.decision(f"P1 {verb}: {policy.FLAG} ({change.level}), spawns blocked",
                             change.level, {"values": change.values, "review_id": rec["review_id"]})
     if d.restart_reason:
-        tx.audit(AuditEvent(NAME, "gateway", "high", "gateway_restart_wanted", "observed",
-                            d.restart_reason, {"restart_by": restart_by}, auto=True))
+        tx.audit(audit_event(NAME, "gateway", "high", "gateway_restart_wanted", "observed",
+                             d.restart_reason, {"restart_by": restart_by}, auto=True))
         tx.decision("P1b: gateway safe restart wanted", "high",
                     {"reason": d.restart_reason, "restart_by": restart_by})
 

@@ -1,21 +1,24 @@
 """`ctoops gate spawn|chain`: may another tool spawn, or run a chained job, now?
 
 Sits in front of every spawn, so it reads the state file without the lock (it is
-only ever replaced whole) and without loading the config. It fails closed: a state
-that cannot be read blocks, saying why. A corrupt file is quarantined through the
-normal (locked) path so safe mode starts here too.
+only ever replaced whole) and without loading the config; it imports only the
+state's schema (state_schema), not the transaction, audit and guardrail code, and
+no config dataclasses. It fails closed: a state that cannot be read blocks, saying
+why. A corrupt file is quarantined through the normal (locked) path so safe mode
+starts here too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ctoops.audit import iso
-from ctoops.clock import monotonic_now
-from ctoops.context import Context
+from ctoops.clock import iso, monotonic_now
 from ctoops.policy import flags
 from ctoops.report import Report
-from ctoops.state import parse_state
+from ctoops.state_schema import parse_state
+
+if TYPE_CHECKING:
+    from ctoops.context import Context
 
 
 def _read(ctx: Context) -> tuple[dict[str, Any] | None, str]:

@@ -89,7 +89,7 @@ def describe(pid: int, found_by: str) -> GatewayProcess | None:
                                   proc.num_threads(), times.user + times.system,
                                   proc.create_time(), found_by)
         tree = rss
-        for child in proc.children(recursive=True):
+        for child in _descendants(proc):
             try:
                 tree += child.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -97,6 +97,39 @@ def describe(pid: int, found_by: str) -> GatewayProcess | None:
         return GatewayProcess(**{**info.__dict__, "tree_rss_bytes": tree})
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
+
+
+def _descendants(proc: psutil.Process, procfs: Path = Path("/proc")) -> list[psutil.Process]:
+    """Every descendant of `proc`. Linux lists each thread's children in
+    /proc/<pid>/task/<tid>/children: a few small reads, where psutil's
+    children(recursive=True) reads the stat file of every process on the host (its
+    cost grows with the host, every minute). Without those files (a kernel built
+    without CONFIG_PROC_CHILDREN), psutil's walk."""
+    if not (procfs / str(proc.pid) / "task" / str(proc.pid) / "children").exists():
+        return proc.children(recursive=True)
+    found: list[psutil.Process] = []
+    stack, seen = [proc.pid], {proc.pid}
+    while stack:
+        pid = stack.pop()
+        try:
+            tids = os.listdir(procfs / str(pid) / "task")
+        except OSError:
+            continue  # it exited meanwhile
+        for tid in tids:
+            try:
+                text = (procfs / str(pid) / "task" / tid / "children").read_text()
+            except OSError:
+                continue
+            for child in map(int, text.split()):
+                if child in seen:
+                    continue
+                seen.add(child)
+                stack.append(child)
+                try:
+                    found.append(psutil.Process(child))
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+    return found
 
 
 def find_gateway(unit: str, scope: str, process_name: str,
