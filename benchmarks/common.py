@@ -3,9 +3,12 @@ rounds, medians with min/max, and each child's own rusage.
 
 Why child processes: the every-minute cost of ctoops is interpreter start-up plus
 imports plus the work, and only a fresh process pays all three. Wall time comes
-from perf_counter around spawn and reap; CPU time (user + system) and peak RSS
-from the child's own rusage (`os.wait4`; ru_maxrss is in KiB on Linux), so
-nothing else on the machine counts. Interleaving (A, B, C, A, B, C, ...) spreads
+around fork and reap; CPU time (user + system) and peak RSS from the child's own
+rusage (`os.wait4`; ru_maxrss is in KiB on Linux), so nothing else on the machine
+counts. The child is forked by a tiny `python -S` launcher, not by this process:
+Linux carries the forking process's high-water RSS into the child's ru_maxrss at
+exec, so a child forked from a big benchmark process would report that size.
+Interleaving (A, B, C, A, B, C, ...) spreads
 a noisy neighbour over every case instead of charging it to whichever case ran at
 the time. Set-up a case needs before each run (a fresh copy of a store) runs
 outside the timer. Output goes to temporary files, never pipes, so a chatty child
@@ -14,13 +17,12 @@ cannot block on a full pipe while it is being timed.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,42 +106,70 @@ def compile_checkout(package: str = "ctoops") -> None:
         raise RuntimeError(f"cannot byte-compile {REPO / package}")
 
 
-def _spawn(case: Case, out: object, err: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(case.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                            env=case.env, cwd=case.cwd)
+# The launcher: fork, exec the case with its output in files, wait4, report. Its own
+# RSS (python -S, no site) is a few MiB, below anything measured here.
+LAUNCHER = r"""
+import json, os, signal, sys, time
+spec = json.loads(sys.argv[1])
+start = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        for fd, path in ((1, spec["out"]), (2, spec["err"])):
+            f = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            os.dup2(f, fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        if spec["cwd"]:
+            os.chdir(spec["cwd"])
+        os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
+    finally:
+        os._exit(127)
+signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+signal.alarm(max(1, int(spec["timeout_s"])))
+_, status, usage = os.wait4(pid, 0)
+end = time.monotonic()
+print(json.dumps({"start": start, "end": end, "status": status,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}))
+"""
 
 
-def _finish(case: Case, status: int, usage: os.struct_rusage, wall: float,
-            out: object, err: object) -> Sample:
-    code = os.waitstatus_to_exitcode(status)
-    out.seek(0)  # type: ignore[attr-defined]
-    err.seek(0)  # type: ignore[attr-defined]
-    stdout = out.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
+def _launch(case: Case, out: Path, err: Path) -> subprocess.Popen[str]:
+    env = dict(case.env) if case.env is not None else dict(os.environ)
+    spec = {"argv": list(case.argv), "env": env, "cwd": str(case.cwd) if case.cwd else "",
+            "out": str(out), "err": str(err), "timeout_s": case.timeout_s}
+    return subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, json.dumps(spec)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+
+
+def _report(proc: subprocess.Popen[str]) -> dict[str, float]:
+    text, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark launcher failed (exit {proc.returncode})")
+    return json.loads(text)
+
+
+def _finish(case: Case, report: dict[str, float], wall: float, out: Path, err: Path) -> Sample:
+    code = os.waitstatus_to_exitcode(int(report["status"]))
+    stdout = out.read_bytes().decode("utf-8", "replace")
     if code not in case.ok_codes:
-        stderr = err.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
+        stderr = err.read_bytes().decode("utf-8", "replace")
+        if wall >= case.timeout_s:
+            raise RuntimeError(f"{case.name}: killed after {case.timeout_s:g} s")
         raise RuntimeError(f"{case.name}: exit {code}: {stderr[-2000:]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, code, stdout)
+    return Sample(wall, float(report["cpu_s"]), int(report["maxrss_kb"]) * 1024, code, stdout)
 
 
 def measure(case: Case) -> Sample:
     """Run `case` once; its wall time, CPU time and its own peak RSS."""
     if case.setup is not None:
         case.setup()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = _spawn(case, out, err)
-        # A blocking wait4 keeps the timing exact; a timer kills a child that hangs.
-        killer = threading.Timer(case.timeout_s, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        if wall >= case.timeout_s:
-            raise RuntimeError(f"{case.name}: killed after {case.timeout_s:g} s")
-        return _finish(case, status, usage, wall, out, err)
+    with tempfile.TemporaryDirectory(prefix="ctoops-bench-io-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        out.touch()
+        err.touch()
+        report = _report(_launch(case, out, err))
+        return _finish(case, report, report["end"] - report["start"], out, err)
 
 
 def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Result]:
@@ -155,28 +185,21 @@ def interleaved(cases: Sequence[Case], rounds: int, warmup: int = 1) -> list[Res
 
 
 def race(cases: Sequence[Case]) -> list[Sample]:
-    """Start every case at once and reap each as it ends: each sample's wall time
-    runs from the common start to that child's own exit."""
-    with contextlib.ExitStack() as stack:
-        files = [(stack.enter_context(tempfile.TemporaryFile()),
-                  stack.enter_context(tempfile.TemporaryFile())) for _ in cases]
-        for case in cases:
-            if case.setup is not None:
-                case.setup()
-        start = time.perf_counter()
-        procs = {}
-        for i, (case, (out, err)) in enumerate(zip(cases, files, strict=True)):
-            proc = _spawn(case, out, err)
-            procs[proc.pid] = (i, proc)
-        ends: dict[int, tuple[int, os.struct_rusage, float]] = {}
-        while len(ends) < len(procs):
-            pid, status, usage = os.wait4(-1, 0)
-            if pid in procs:
-                i, proc = procs[pid]
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                ends[i] = (status, usage, time.perf_counter() - start)
-        return [_finish(cases[i], ends[i][0], ends[i][1], ends[i][2], *files[i])
-                for i in range(len(cases))]
+    """Start every case at once: each sample's wall time runs from the common start
+    (a system-wide monotonic clock) to that child's own exit."""
+    for case in cases:
+        if case.setup is not None:
+            case.setup()
+    with tempfile.TemporaryDirectory(prefix="ctoops-bench-io-") as tmp:
+        files = [(Path(tmp) / f"out{i}", Path(tmp) / f"err{i}") for i in range(len(cases))]
+        for out, err in files:
+            out.touch()
+            err.touch()
+        start = time.monotonic()
+        procs = [_launch(case, out, err) for case, (out, err) in zip(cases, files, strict=True)]
+        reports = [_report(p) for p in procs]
+        return [_finish(case, rep, rep["end"] - start, out, err)
+                for case, rep, (out, err) in zip(cases, reports, files, strict=True)]
 
 
 # --- what the runner reports --------------------------------------------------------

@@ -172,9 +172,11 @@ run it again. `--full` adds the big sizes, `--only NAME` runs one benchmark,
 Each benchmark module also runs on its own: `python -m benchmarks.prune --help`.
 
 How every figure is made (benchmarks/common.py): each measured command is a fresh
-child process; wall time is taken around spawn and reap, CPU time (user + system)
-and peak RSS come from the child's own rusage (`os.wait4`), so the interpreter's
-start-up is always included and nothing else on the machine is counted. Cases that
+child process, forked by a tiny `python -S` launcher (so no big parent's RSS is
+carried into the child's at exec); wall time is taken around fork and reap, CPU
+time (user + system) and peak RSS come from the child's own rusage (`os.wait4`), so
+the interpreter's start-up is always included and nothing else on the machine is
+counted. Cases that
 are compared run interleaved, round by round, after warm-up rounds; the table gives
 the median with the min–max over the rounds. The checkout's bytecode is compiled
 first, as an installed package's is. On a shared machine wall time moves with the
