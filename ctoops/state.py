@@ -170,7 +170,7 @@ class Transaction:
             "requested_by": _who(), "requested_ts": self.now,
             "requested_at": iso(self.now), "command": self.command,
             "held_by": verdict.limit, "status": "pending"}
-        self.audit(AuditEvent(self.command, req.subsystem, req.risk, req.action, NEEDS_APPROVAL,
+        self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, NEEDS_APPROVAL,
                               f"{req.reason} -- {why}", {"verdict": verdict.as_dict(),
                                                         "args": args, "approval_id": approval_id},
                               req.auto))
