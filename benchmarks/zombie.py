@@ -82,7 +82,7 @@ def commands(install: OpenClawInstall, gw: RunningGateway, root: Path, probe_hom
             [sys.executable, "-m", "ctoops", *verdict], py_env),
         "openclaw gateway probe --json": (
             [str(install.node), str(install.openclaw("gw96")), "gateway", "probe", "--json",
-             "--port", str(gw.port)], install.env(probe_home)),
+             "--port", str(gw.port)], install.env(probe_home, token=gw.spec.token)),
     }
 
 
@@ -93,7 +93,7 @@ def run(rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ctoops-bench-") as tmp:
         base = Path(tmp)
         (base / "gw").mkdir()
-        gw = start_gateway(install, base / "gw")
+        gw = start_gateway(install, base / "gw")  # token auth: the probe is given the token
         try:
             root = workspace(base / "ws", gw)
             (base / "probe-home").mkdir()
