@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 ENV_VAR = "CTOOPS_OPENCLAW_DIR"
 PROCESS_TITLE = "openclaw-gateway"
 SUPERVISOR = Path(__file__).with_name("gateway_supervisor.py")
-RELEASES = {"gw96": "2026.9.6", "gw71": "2026.7.1"}
+INHERITED = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME"})
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ class OpenClawInstall:
 
     def env(self, home: Path, port: int | None = None, token: str | None = None
             ) -> dict[str, str]:
-        """A clean environment for node: our HOME, Node 24 first on PATH, no
-        inherited OPENCLAW_*/CTOOPS_* settings."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OPENCLAW_", "CTOOPS_", "NODE_OPTIONS"))}
+        """A clean environment for node: our HOME, Node 24 first on PATH, and
+        nothing else of the caller's (no OPENCLAW_* settings, no model provider
+        keys, no XDG folders: a developer's own setup must not leak in)."""
+        env = {k: v for k, v in os.environ.items() if k in INHERITED}
         env.update(HOME=str(home), PATH=f"{self.node_bin}{os.pathsep}{env.get('PATH', '')}",
                    NO_COLOR="1")
         if port is not None:
