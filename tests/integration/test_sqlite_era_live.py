@@ -192,6 +192,9 @@ def test_r2_r3_r4_r17_r20_rows_in_the_real_databases_are_judged_as_they_say(
     ran = ctoops(root, "check", "sessions", now=later)
     out = ran.json()
     assert ran.returncode == 1, out["findings"]
+    stopped = out["gateway"]["boots"][0]
+    assert (stopped["pid"], stopped["pid_status"]) == (gw.pid, "dead")
+    assert stopped["completed_at_ms"] == boot["completed_at_ms"]
     lost = {x["task_id"]: x for x in out["tasks"]["lost"]}
     assert set(lost) == {"IT-1", "it-ledger-task"}, out["tasks"]
     assert (lost["it-ledger-task"]["session_key"], lost["it-ledger-task"]["rule"]) == (
