@@ -68,7 +68,7 @@ def rows(opts: Options) -> list[Row]:
                  ok_codes=(0, 1)),  # 1: degraded right after start-up on a busy box
             Case("openclaw-probe", [str(install.node), str(install.openclaw("gw96")), "gateway",
                                     "probe", "--json", "--port", str(gw.port)],
-                 install.env(scratch / "probe-home"), scratch, timeout_s=120),
+                 install.env(scratch / "probe-home", token=gw.spec.token), scratch, timeout_s=120),
         ]
         ours, probe = interleaved(cases, opts.n(9), warmup=1)
     finally:

@@ -17,4 +17,4 @@ if [ -z "${CTOOPS_OPENCLAW_DIR:-}" ]; then
   fi
 fi
 .venv/bin/ruff check ctoops tests benchmarks scripts
-exec .venv/bin/python -m pytest --durations=15 "$@"
+exec .venv/bin/python -m pytest --durations=25 "$@"

@@ -47,10 +47,11 @@ def read_cgroup_usage(setting: str, pid: int | None) -> tuple[str | None, int | 
 
 
 def measure(cfg: GatewayConfig) -> MemoryReading:
-    from ctoops.probes.process import find_gateway
+    from ctoops.probes.process import find_gateway, port_of
 
     try:
-        proc = find_gateway(cfg.unit, cfg.systemd_scope, cfg.process_name)
+        proc = find_gateway(cfg.unit, cfg.systemd_scope, cfg.process_name,
+                            port_of(cfg.health_url))
     except Exception as exc:
         cgroup_path, usage = read_cgroup_usage(cfg.cgroup if cfg.cgroup != "auto" else "", None)
         return MemoryReading(False, cgroup_path=cgroup_path, cgroup_usage_bytes=usage,

@@ -46,12 +46,13 @@ def _gateway_process(ctx: Context, hint: dict[str, Any] | None
                      ) -> tuple[GatewayProcess | None, str]:
     """The gateway process and how it was found. Scanning every process costs
     ~0.1 ms each, every minute; the process found by name last run is taken again
-    when it is still the same one (same PID, start time and name). With systemd,
-    `systemctl show` stays the authority and nothing is remembered."""
-    from ctoops.probes.process import describe, find_gateway, systemd_running
+    when it is still the same one (same PID, start time and name) and was looked up
+    the same way (name and health port). With systemd, `systemctl show` stays the
+    authority and nothing is remembered."""
+    from ctoops.probes.process import describe, find_gateway, port_of, systemd_running
 
     g = ctx.config.gateway
-    if hint and hint.get("key") == g.process_name and not systemd_running():
+    if hint and hint.get("key") == lookup_key(ctx) and not systemd_running():
         try:
             pid, created = int(hint["pid"]), float(hint["create_time"])
         except (KeyError, TypeError, ValueError):
@@ -59,7 +60,16 @@ def _gateway_process(ctx: Context, hint: dict[str, Any] | None
         found = describe(pid, "name") if pid > 0 else None
         if found is not None and found.create_time == created and found.name == hint.get("name"):
             return found, "remembered"
-    return find_gateway(g.unit, g.systemd_scope, g.process_name), "searched"
+    return find_gateway(g.unit, g.systemd_scope, g.process_name,
+                        port_of(g.health_url)), "searched"
+
+
+def lookup_key(ctx: Context) -> str:
+    """What the remembered process was found by: its name and the health URL's port."""
+    from ctoops.probes.process import port_of
+
+    g = ctx.config.gateway
+    return f"{g.process_name}@{port_of(g.health_url)}"
 
 
 def sense(ctx: Context, gateway_only: bool) -> policy.Samples:
@@ -90,7 +100,8 @@ def sense(ctx: Context, gateway_only: bool) -> policy.Samples:
         from ctoops.probes.gpu import read_gpus
 
         gpu = read_gpus(procfs=procfs)
-    reading = policy.GatewayReading(process, cgroup, where.how, problem, lookup, g.process_name)
+    reading = policy.GatewayReading(process, cgroup, where.how, problem, lookup,
+                                    lookup_key(ctx))
     return policy.Samples(host, pressure, reading, gpu)
 
 

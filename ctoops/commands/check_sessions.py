@@ -60,10 +60,10 @@ def _stalled_running(snap: OpenClawSnapshot, ctx: Context) -> bool:
 def _with_gateway_process(ctx: Context, snap: OpenClawSnapshot) -> OpenClawSnapshot:
     """File-era installations keep no boot history: the gateway process's start
     time is the boot evidence then."""
-    from ctoops.probes.process import find_gateway
+    from ctoops.probes.process import find_gateway, port_of
 
     g = ctx.config.gateway
-    proc = find_gateway(g.unit, g.systemd_scope, g.process_name)
+    proc = find_gateway(g.unit, g.systemd_scope, g.process_name, port_of(g.health_url))
     if proc is None:
         return snap
     return replace(snap, gateway_pid=proc.pid, gateway_started_ms=int(proc.create_time * 1000))

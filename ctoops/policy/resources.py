@@ -55,7 +55,7 @@ class GatewayReading:
     cgroup_how: str  # configured | /proc/<pid>/cgroup | auto
     cgroup_problem: str  # why there is no cgroup reading ("" when there is one)
     lookup: str = "searched"  # searched | remembered (the process found last run, verified)
-    key: str = ""  # the gateway.process_name it was looked up by
+    key: str = ""  # what it was looked up by: gateway.process_name@<health port>
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def _gateway(gw: GatewayReading, prev: dict[str, Any], state: dict[str, Any],
         "confirm_samples": cfg.gateway_confirm_samples,
         "restart": {"wanted": reason is not None, "reason": reason, "skipped": skipped or None},
     }
-    hint = None if proc is None or proc.found_by != "name" else {
+    hint = None if proc is None or proc.found_by not in ("name", "name+port") else {
         "pid": proc.pid, "create_time": proc.create_time, "name": proc.name, "key": gw.key}
     return data, findings, perf, reason, {"over_count": count, "last_ratio": ratio,
                                           "process": hint}

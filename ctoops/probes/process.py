@@ -63,22 +63,6 @@ def _matches(proc: psutil.Process, name: str) -> bool:
         and "run" in cmdline
 
 
-def find_by_name(name: str) -> int | None:
-    """The oldest process matching `name` (the supervisor, not its workers)."""
-    best: tuple[float, int] | None = None
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid", "create_time", "status"]):
-        if proc.pid == me:
-            continue
-        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
-            continue  # an exited gateway its parent has not reaped yet: not the gateway
-        if _matches(proc, name):
-            created = proc.info.get("create_time") or 0.0
-            if best is None or created < best[0]:
-                best = (created, proc.pid)
-    return best[1] if best else None
-
-
 def describe(pid: int, found_by: str) -> GatewayProcess | None:
     try:
         proc = psutil.Process(pid)
@@ -132,28 +116,43 @@ def _descendants(proc: psutil.Process, procfs: Path = Path("/proc")) -> list[psu
     return found
 
 
-def find_gateway(unit: str, scope: str, process_name: str,
+def port_of(url: str) -> int | None:
+    """The port of `gateway.health_url` (None when it names none or is garbled)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port
+    except ValueError:
+        return None
+
+
+def find_gateway(unit: str, scope: str, process_name: str, port: int | None = None,
                  run_dir: Path = SYSTEMD_RUN_DIR) -> GatewayProcess | None:
-    """The gateway process, or None when it is not running (a finding, not an error)."""
+    """The gateway process, or None when it is not running (a finding, not an error).
+    systemd's MainPID, else by name, preferring the one on `port` (the health URL's)."""
     if systemd_running(run_dir):
         pid = systemd_main_pid(unit, scope)
         if pid is not None:
             found = describe(pid, "systemd")
             if found is not None:
                 return found
-    pid = find_by_name(process_name)
-    return describe(pid, "name") if pid is not None else None
+    hit = find_by_name_on_port(process_name, port)
+    return describe(*hit) if hit else None
 
 
 def find_by_name_on_port(name: str, port: int | None) -> tuple[int, str] | None:
-    """Like find_by_name, but when several processes match (profiles, test hosts
-    with many gateways) prefer the one listening on `port` (the health URL's). A
-    stopped process keeps its listening socket, so a hung gateway is still found.
-    Returns (pid, "name+port" | "name")."""
-    me = psutil.Process().pid
+    """The oldest process matching `name` (the supervisor, not its workers); but
+    when several match (profiles, hosts running more than one gateway) the one
+    listening on `port`, so a neighbour's gateway is never measured, restarted or
+    judged in its place. A stopped process keeps its listening socket, so a hung
+    gateway is still found; an exited one its parent has not reaped (a zombie
+    process) is not the gateway. Returns (pid, "name+port" | "name")."""
+    me = os.getpid()
     candidates: list[tuple[float, psutil.Process]] = []
-    for proc in psutil.process_iter(["pid", "create_time"]):
-        if proc.pid != me and _matches(proc, name):
+    for proc in psutil.process_iter(["pid", "create_time", "status"]):
+        if proc.pid == me or proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        if _matches(proc, name):
             candidates.append((proc.info.get("create_time") or 0.0, proc))
     if not candidates:
         return None

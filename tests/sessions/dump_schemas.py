@@ -2,12 +2,15 @@
 
     CTOOPS_OPENCLAW_DIR=/tmp/gwcache python -m tests.sessions.dump_schemas
 
-Starts 2026.9.6 and 2026.7.1 once each (own HOME, free port, loopback, no auth),
-waits for /readyz, stops them by PID, and dumps with python sqlite3 the table
-and index definitions of the tables ctoops reads from `state/openclaw.sqlite`.
+Starts 2026.9.6 and 2026.7.1 once each through the integration suite's helpers
+(tests/integration/openclaw_gateway.py: own HOME, free port, loopback), waits
+for /readyz, stops them by PID, and dumps with python sqlite3 the table and
+index definitions of the tables ctoops reads from `state/openclaw.sqlite`.
 The agent database only appears once an agent runs, so its definitions
 (schema_meta, session_nodes) are taken from the agent schema SQL shipped in the
-2026.9.6 dist code, and its user_version from the same code.
+2026.9.6 dist code, and its user_version from the same code
+(tests/integration/test_sqlite_era_live.py checks them against the database a
+real agent turn creates).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.sessions import realgw
+from tests.integration.openclaw_gateway import find_install, start_gateway, stop_gateway
 
 TABLES = ["task_runs", "subagent_runs", "cron_jobs", "cron_run_receipts",
           "gateway_boot_lifecycle", "state_leases"]
@@ -70,17 +73,18 @@ def _lit(sql: str) -> str:
 
 
 def main() -> int:
-    base = realgw.openclaw_dir()
-    if base is None:
-        print("CTOOPS_OPENCLAW_DIR is not set to a gateway cache folder", file=sys.stderr)
+    install, why = find_install()
+    if install is None:
+        print(why, file=sys.stderr)
         return 2
     states = {}
     with tempfile.TemporaryDirectory(prefix="ctoops-schemas-") as tmp:
-        for release in ("2026.9.6", "2026.7.1"):
-            gw = realgw.start(base, release, Path(tmp) / release)
-            gw.stop()
+        for release, folder in (("2026.9.6", "gw96"), ("2026.7.1", "gw71")):
+            (Path(tmp) / folder).mkdir()
+            gw = start_gateway(install, Path(tmp) / folder, folder)
+            stop_gateway(gw)
             states[release] = dump_state_db(gw.state_dir / "state" / "openclaw.sqlite")
-    dist = realgw.entry_script(base, "2026.9.6").parent / "dist"
+    dist = install.openclaw("gw96").parent / "dist"
     agent_version, agent_sql = agent_schema(dist)
     (v96, s96), (v71, s71) = states["2026.9.6"], states["2026.7.1"]
     OUT.write_text(f'''# ruff: noqa: E501  (generated: the gateway's own DDL, verbatim)

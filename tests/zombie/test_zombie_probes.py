@@ -170,8 +170,9 @@ def test_r3_log_freshness_without_logs_says_why(tmp_path: Path) -> None:
     assert fresh.last_time is None and fresh.mtime is not None and "no timestamped" in fresh.error
 
 
-def test_r22_finder_prefers_the_process_on_the_health_port(tmp_path: Path) -> None:
-    """An OLDER process with the same name that does not listen must not win."""
+def test_r1_r22_finder_prefers_the_process_on_the_health_port(tmp_path: Path) -> None:
+    """An OLDER process with the same name that does not listen must not win
+    (zombie-report, check resources, safe-restart and check sessions alike)."""
     name = f"fakegw-{uuid.uuid4().hex[:6]}"
     decoy_exe = tmp_path / name
     decoy_exe.symlink_to(os.path.realpath(sys.executable))
@@ -181,8 +182,12 @@ def test_r22_finder_prefers_the_process_on_the_health_port(tmp_path: Path) -> No
     gw = start_fake_gateway(tmp_path / "gw", name)
     try:
         assert psutil.Process(decoy.pid).create_time() < psutil.Process(gw.pid).create_time()
-        assert process_probe.find_by_name(name) == decoy.pid  # what a name alone would pick
+        assert process_probe.find_by_name_on_port(name, None) == (decoy.pid, "name")  # name alone
         assert process_probe.find_by_name_on_port(name, gw.port) == (gw.pid, "name+port")
+        # what check resources and safe-restart measure, without systemd: the same one
+        found = process_probe.find_gateway("no-such-unit", "system", name, gw.port,
+                                           run_dir=tmp_path / "no-systemd")
+        assert found is not None and (found.pid, found.found_by) == (gw.pid, "name+port")
         gw.stop()  # a stopped process keeps its listening socket
         assert process_probe.find_by_name_on_port(name, gw.port) == (gw.pid, "name+port")
     finally:
