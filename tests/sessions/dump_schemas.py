@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.integration.openclaw_gateway import find_install, start_gateway, stop_gateway
 
-TABLES = ["task_runs", "subagent_runs", "cron_jobs", "cron_run_receipts",
+TABLES = ["task_runs", "subagent_runs", "cron_jobs", "cron_run_receipts", "cron_run_logs",
           "gateway_boot_lifecycle", "state_leases"]
 OUT = Path(__file__).with_name("openclaw_schemas.py")
 

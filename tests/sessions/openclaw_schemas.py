@@ -364,6 +364,38 @@ CREATE INDEX idx_state_leases_expiry
       WHERE expires_at IS NOT NULL;
 CREATE INDEX idx_state_leases_owner
       ON state_leases(owner, updated_at DESC);
+CREATE TABLE cron_run_logs (
+  store_key TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  status TEXT,
+  error TEXT,
+  summary TEXT,
+  diagnostics_summary TEXT,
+  delivery_status TEXT,
+  delivery_error TEXT,
+  delivered INTEGER,
+  session_id TEXT,
+  session_key TEXT,
+  run_id TEXT,
+  run_at_ms INTEGER,
+  duration_ms INTEGER,
+  next_run_at_ms INTEGER,
+  model TEXT,
+  provider TEXT,
+  total_tokens INTEGER,
+  entry_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (store_key, job_id, seq)
+);
+CREATE INDEX idx_cron_run_logs_store_ts
+  ON cron_run_logs(store_key, ts DESC, seq DESC);
+CREATE INDEX idx_cron_run_logs_job_status
+  ON cron_run_logs(store_key, job_id, status, ts DESC, seq DESC);
+CREATE INDEX idx_cron_run_logs_delivery
+  ON cron_run_logs(store_key, delivery_status, ts DESC, seq DESC)
+  WHERE delivery_status IS NOT NULL;
 """
 
 AGENT_DB_2026_9_6_USER_VERSION = 23

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import DAY, FIXTURES, T0, StormWs
-from storm_loggen import append, errors, gateway_line, log_name
+from tests.sessions import openclaw_schemas
+from tests.storm.conftest import DAY, T0, StormWs
+from tests.storm.storm_loggen import append, errors, gateway_line, log_name
 
 
 def storm_json(ws: StormWs, at: float, *extra: str) -> tuple[int, dict]:
@@ -154,7 +155,7 @@ def sqlite_jobs(ws: StormWs, failing: dict[str, int]) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.executescript((FIXTURES / "schema-2026.9.6.sql").read_text())
+    conn.executescript(openclaw_schemas.STATE_DB_2026_9_6)
     for job_id, n in failing.items():
         conn.execute(
             "INSERT INTO cron_jobs (store_key, job_id, name, enabled, payload_kind, job_json, "

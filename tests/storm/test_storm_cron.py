@@ -9,9 +9,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from conftest import FIXTURES, T0
-
 from ctoops.probes.openclaw.cron import read_cron
+from tests.sessions import openclaw_schemas
+from tests.storm.conftest import T0
 
 MS = int(T0 * 1000)
 
@@ -21,7 +21,7 @@ def make_db(state_dir: Path, schema: str) -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode = WAL")  # as the gateway keeps it
-    conn.executescript((FIXTURES / schema).read_text())
+    conn.executescript(getattr(openclaw_schemas, schema))
     return conn
 
 
@@ -42,7 +42,7 @@ def add_receipt(conn: sqlite3.Connection, rid: str, job_id: str, status: str, fi
 
 
 def test_r4_sqlite_era_error_receipts_are_read_once_each_after_a_cursor(tmp_path) -> None:
-    conn = make_db(tmp_path, "schema-2026.9.6.sql")
+    conn = make_db(tmp_path, "STATE_DB_2026_9_6")
     add_job_96(conn, "a", {"consecutiveErrors": 6, "lastError": "HTTP 502 from provider",
                            "lastRunStatus": "error", "lastRunAtMs": MS})
     add_job_96(conn, "b", {"lastRunStatus": "ok"})
@@ -70,7 +70,7 @@ def test_r4_sqlite_era_error_receipts_are_read_once_each_after_a_cursor(tmp_path
 
 
 def test_r4_the_gateway_database_is_opened_read_only_and_left_unchanged(tmp_path) -> None:
-    conn = make_db(tmp_path, "schema-2026.9.6.sql")
+    conn = make_db(tmp_path, "STATE_DB_2026_9_6")
     add_job_96(conn, "a", {"consecutiveErrors": 1})
     conn.commit()
     conn.close()
@@ -83,7 +83,7 @@ def test_r4_the_gateway_database_is_opened_read_only_and_left_unchanged(tmp_path
 
 
 def test_r4_2026_7_columns_and_run_logs_are_read(tmp_path) -> None:
-    conn = make_db(tmp_path, "schema-2026.7.1.sql")
+    conn = make_db(tmp_path, "STATE_DB_2026_7_1")
     conn.execute(
         "INSERT INTO cron_jobs (store_key, job_id, name, enabled, created_at_ms, schedule_kind, "
         "session_target, wake_mode, payload_kind, consecutive_errors, last_error, "

@@ -8,11 +8,10 @@ import json
 import os
 from pathlib import Path
 
-from conftest import DAY, FIXTURES, T0
-from storm_loggen import append, errors, gateway_line, log_name, rotate_by_size
-
 from ctoops.probes.gatewaylog import parse_line, read_gateway_log
 from ctoops.probes.tailfile import Cursor
+from tests.storm.conftest import DAY, FIXTURES, T0
+from tests.storm.storm_loggen import append, errors, gateway_line, log_name, rotate_by_size
 
 LEVELS = ["ERROR", "FATAL"]
 CAP = 1 << 20

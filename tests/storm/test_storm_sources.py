@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import T0
 
 from ctoops.probes.eventsfile import read_events_file
 from ctoops.probes.journal import build_argv, read_journal
+from tests.storm.conftest import T0
 
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 
