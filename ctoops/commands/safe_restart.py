@@ -135,8 +135,10 @@ def execute(ctx: Context, req: ActionRequest, args: dict[str, Any]) -> Report:
         if not ctx.dry_run:
             log_step(log, f"[held {guarded.approval_id}] step 1 rate-limit: "
                           f"{verdict.explanation}")
+        held = (f"approval id {guarded.approval_id}" if guarded.approval_id else
+                "dry run: it would be held for approval")
         return Report("safe-restart", EXIT_NOPERM, "needs_approval",
-                      f"{verdict.explanation}; approval id {guarded.approval_id}", data=data)
+                      f"{verdict.explanation}; {held}", data=data)
     steps = _Steps(ctx, guarded.event_id or "dry-run", req.reason, req.auto)
     try:
         return _act(ctx, req, steps, spent, data)
