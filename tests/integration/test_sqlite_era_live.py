@@ -82,8 +82,9 @@ def test_r2_fixture_ddl_matches_the_real_2026_9_6_state_database(
     version, real = _ddl(rows.state_db(shared_gateway.gw.state_dir))
     assert version == openclaw_schemas.STATE_DB_2026_9_6_USER_VERSION
     ours = _ours(openclaw_schemas.STATE_DB_2026_9_6)
-    for table in TABLES:
-        assert ours[table] == real[table], table
+    assert set(ours) >= set(TABLES) - {"cron_run_logs"}  # cron_run_logs: 2026.7.1 only
+    for table in sorted(ours):
+        assert ours[table] == real.get(table), table
 
 
 def test_r4_retry_storm_reads_the_live_gateways_log_and_sqlite_state_from_cursors(
