@@ -65,6 +65,25 @@ def put(folder: Path, seq: int, message: dict[str, Any]) -> str:
     return name
 
 
+def remove_stale_temps(folder: Path) -> list[str]:
+    """Delete the temp files of writers killed inside `put` (call under the lock:
+    every put runs under it, so any temp file found then is a dead writer's).
+    Without this, each crash mid-write would leave a hidden file for good."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    gone = []
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp") and SUFFIX + "." in name:
+            try:
+                os.unlink(folder / name)
+            except FileNotFoundError:
+                continue
+            gone.append(name)
+    return gone
+
+
 def read(folder: Path, name: str) -> dict[str, Any]:
     """One message. ValueError when it is not a message ctoops wrote; a symlink
     is refused rather than followed out of the folder."""
