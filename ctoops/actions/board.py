@@ -99,7 +99,7 @@ def _parse(data: bytes, source: str) -> tuple[dict[str, Any] | None, str | None]
         return None, f"{source}: {len(data)} bytes, more than the {MAX_BOARD_BYTES} read"
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, f"{source}: not valid UTF-8 JSON ({exc}); left untouched"
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), list):
         return None, f"{source}: expected an object with a \"tasks\" list; left untouched"

@@ -95,7 +95,7 @@ def read_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
             out.append(record)

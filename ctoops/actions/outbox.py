@@ -91,7 +91,10 @@ def read(folder: Path, name: str) -> dict[str, Any]:
 
     fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as fh:
-        data = json.loads(fh.read(MAX_BYTES + 1))
+        try:
+            data = json.loads(fh.read(MAX_BYTES + 1))
+        except RecursionError:
+            raise ValueError("not an outbox message (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("notice"), dict):
         raise ValueError("not an outbox message (no notice object)")
     return data

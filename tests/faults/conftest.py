@@ -39,6 +39,16 @@ class Outcome:
     elapsed_s: float
 
 
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
 class ForkServer:
     """Talks to forkserver.py over its stdin/stdout."""
 
@@ -52,14 +62,25 @@ class ForkServer:
         assert "ready" in hello, "the fork server did not start"
 
     def run(self, task: str, delay: float | None = None, env: dict[str, str] | None = None,
-            **args: Any) -> Outcome:
+            out: Path | None = None, err: Path | None = None, **args: Any) -> Outcome:
         """Run `task` in a fresh fork; SIGKILL it after `delay` seconds (None: let it end)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        request = {"task": task, "args": args, "env": env or {}, "out": str(self.log),
-                   "delay": delay}
+        request = {"task": task, "args": args, "env": env or {}, "out": str(out or self.log),
+                   "err": str(err or out or self.log), "delay": delay}
         self.proc.stdin.write(json.dumps(request) + "\n")
         answer = json.loads(self.proc.stdout.readline())
         return Outcome(answer["pid"], answer["killed"], answer["exit"], answer["elapsed_s"])
+
+    def cli(self, *argv: str, env: dict[str, str] | None = None) -> CliRun:
+        """`ctoops <argv>` through the real Typer app in a fork (no interpreter start-up):
+        exit code, stdout and stderr as a child process would give them."""
+        folder = self.log.parent
+        out, err = folder / "cli.out", folder / "cli.err"
+        out.unlink(missing_ok=True)
+        err.unlink(missing_ok=True)
+        ran = self.run("cli", env=env, out=out, err=err, argv=list(argv))
+        read = lambda p: p.read_text(errors="replace") if p.exists() else ""  # noqa: E731
+        return CliRun(ran.exit, read(out), read(err))
 
     def close(self) -> None:
         if self.proc.stdin is not None:

@@ -9,10 +9,11 @@ The server has no threads, so forking it is safe; each worker runs the real code
 path (the Typer app for a CLI task) exactly as a command would.
 
 Protocol (one JSON object per line): the test writes
-`{"task", "args", "env", "out", "delay"}`; the server forks, sleeps `delay` (None:
-no kill), sends SIGKILL to the worker if it is still running, reaps it, and
-answers `{"pid", "killed", "exit", "elapsed_s"}`. The server itself sends the
-signal before reaping, so a pid can never have been reused by the time it is killed.
+`{"task", "args", "env", "out", "err", "delay"}` (err: stderr's file, default
+out); the server forks, sleeps `delay` (None: no kill), sends SIGKILL to the
+worker if it is still running, reaps it, and answers `{"pid", "killed", "exit",
+"elapsed_s"}`. The server itself sends the signal before reaping, so a pid can
+never have been reused by the time it is killed.
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ def _worker(request: dict[str, Any]) -> None:
     """In the forked child: never returns."""
     code = 98
     try:
-        fd = os.open(request["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+        for target, path in ((1, request["out"]), (2, request.get("err") or request["out"])):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(fd, target)
+            os.close(fd)
         os.environ.update(request.get("env") or {})
         code = TASKS[request["task"]](**request.get("args", {}))
     except BaseException:

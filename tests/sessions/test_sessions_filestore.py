@@ -123,7 +123,8 @@ def test_r2_subagent_runs_and_heartbeat_job_and_run_logs_are_read(tmp_path: Path
                "outcome": {"status": "error"}},
         "r3": "garbage"})
     subs, problems = filestore.read_subagent_runs(tmp_path / "subagents" / "runs.json")
-    assert {s.run_id: s.status for s in subs} == {"r1": "running", "r2": "error"} and not problems
+    assert {s.run_id: s.status for s in subs} == {"r1": "running", "r2": "error"}
+    assert [p.kind for p in problems] == ["malformed_entries"]  # "r3" is named, not hidden
     gen.write_cron_jobs_json(tmp_path, [gen.heartbeat_job("main", NOW_MS - 10, every_ms=60_000),
                                         {"id": "other", "payload": {"kind": "agentTurn"}}])
     beats, _ = filestore.read_cron_jobs_json(tmp_path / "cron" / "jobs.json")

@@ -112,6 +112,8 @@ class _Reader:
                     raise StreamError(exc.msg, where) from None
                 self._grow(max_bytes)
                 continue
+            except (RecursionError, ValueError) as exc:  # nested too deep; a 5000-digit number
+                raise StreamError(f"a member cannot be read: {exc}", self.offset()) from None
             if not self.eof and _number_may_go_on(value, self.buf, end):
                 self._grow(max_bytes)
                 continue
