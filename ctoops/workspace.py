@@ -6,6 +6,7 @@ command writes files the same crash-safe, never-world-writable way.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,12 +145,18 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
 
 def append_record(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Append one whole record with one write() on an O_APPEND descriptor, so
-    concurrent appenders never interleave inside a line."""
+    concurrent appenders never interleave inside a line. A full disk can take
+    part of a record: that part is cut back off, so the next record does not
+    start in the middle of a line and take the torn one's fate."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
     try:
         written = os.write(fd, data)
         if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+            end = os.lseek(fd, 0, os.SEEK_CUR)  # just past our bytes (O_APPEND)
+            if os.fstat(fd).st_size == end:  # nobody appended after them
+                os.ftruncate(fd, end - written)
+            raise OSError(errno.ENOSPC, f"No space left on device: {written} of {len(data)} "
+                          f"bytes written to {path}, taken back")
         os.fsync(fd)
     finally:
         os.close(fd)
