@@ -81,9 +81,26 @@ class Workspace:
     def ensure_dirs(self) -> None:
         for d in (self.logs_dir, self.memory_dir, self.docs_dir):
             try:
-                d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                make_dirs(d)
             except OSError as exc:
                 raise StateUnavailable(f"cannot create {d}: {exc.strerror or exc}") from exc
+
+
+def make_dirs(folder: Path, mode: int = DIR_MODE) -> None:
+    """`mkdir -p` in which every folder it creates gets `mode` (Path.mkdir with
+    parents=True gives the missing parents 0o777 less the umask: world-writable
+    under `umask 000`)."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another run made it meanwhile (or it is a file: the caller's write says so)
 
 
 def default_state_home() -> Path:
@@ -104,7 +121,7 @@ def discover_root(explicit: str | None, cwd: Path | None = None) -> Workspace:
     ws = Workspace(default_state_home())
     if not ws.config_file.exists():
         try:
-            ws.config_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_dirs(ws.config_file.parent)
             atomic_write(ws.config_file, default_config_text().encode("utf-8"))
         except OSError as exc:
             raise StateUnavailable(f"cannot create the default workspace {ws.root}: {exc}") from exc
@@ -167,5 +184,5 @@ def workspace_lock(ws: Workspace, timeout_s: float = 30.0):  # -> filelock.BaseF
     which read-only paths such as `gate` never pay."""
     from filelock import FileLock
 
-    ws.memory_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(ws.memory_dir)
     return FileLock(str(ws.lock_file), timeout=timeout_s, mode=FILE_MODE)

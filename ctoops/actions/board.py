@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ctoops.workspace import FILE_MODE, atomic_write
+from ctoops.workspace import FILE_MODE, atomic_write, make_dirs
 
 BOARD_VERSION = 1
 MAX_BOARD_BYTES = 16 << 20
@@ -175,7 +175,7 @@ class JsonFileBoard:
             if self._stat() != before:
                 continue  # someone wrote it meanwhile: read their version and redo
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(self.path.parent)
                 mode = self._mode(before)
                 atomic_write(self.path, payload, mode)
                 if stat.S_IMODE(os.stat(self.path).st_mode) != mode:

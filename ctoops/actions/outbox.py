@@ -56,9 +56,9 @@ def put(folder: Path, seq: int, message: dict[str, Any]) -> str:
     import json
 
     from ctoops.redaction import scrub_obj
-    from ctoops.workspace import DIR_MODE, atomic_write
+    from ctoops.workspace import atomic_write, make_dirs
 
-    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(folder)
     name = f"{seq:012d}-{int(float(message['created_ts']) * 1000)}{SUFFIX}"
     body = json.dumps(scrub_obj({**message, "id": name}), ensure_ascii=False, default=str)
     atomic_write(folder / name, body.encode("utf-8"))
