@@ -99,6 +99,14 @@ def forkserver(tmp_path: Path) -> Iterator[ForkServer]:
     server.close()
 
 
+@pytest.fixture(scope="module")
+def shared_forkserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """One fork server for a whole module of CLI runs (each run is its own fork)."""
+    server = ForkServer(tmp_path_factory.mktemp("forkserver") / "workers.log")
+    yield server
+    server.close()
+
+
 def worker_log_tail(server: ForkServer, lines: int = 40) -> str:
     if not server.log.exists():
         return ""

@@ -259,12 +259,12 @@ def _expect_mentions(case: str, printed: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_gateway_store_gives_a_finding_and_changes_nothing(
-        gateway_ws: tuple[Path, Path], forkserver: ForkServer, case: str) -> None:
+        gateway_ws: tuple[Path, Path], shared_forkserver: ForkServer, case: str) -> None:
     root, state_dir = gateway_ws
     CASES[case](state_dir)
     gateway_before = tree_bytes(state_dir)
     board_before = (root / "memory" / "mc-board.json").read_bytes()
-    printed = _run_all(forkserver, root, case)
+    printed = _run_all(shared_forkserver, root, case)
     assert tree_bytes(state_dir) == gateway_before, "a gateway file changed"
     assert (root / "memory" / "mc-board.json").read_bytes() == board_before
     assert (root.parent / "restarts.txt").read_text() == "restart\n"  # the real one only
@@ -273,13 +273,13 @@ def test_bad_gateway_store_gives_a_finding_and_changes_nothing(
 
 @pytest.mark.parametrize("case", sorted(BOARD_CASES) + sorted(EVENTS_CASES))
 def test_bad_board_or_events_file_gives_a_finding_and_is_left_as_it_is(
-        gateway_ws: tuple[Path, Path], forkserver: ForkServer, case: str) -> None:
+        gateway_ws: tuple[Path, Path], shared_forkserver: ForkServer, case: str) -> None:
     root, state_dir = gateway_ws
     target = (root / "memory" / "mc-board.json" if case.startswith("board_")
               else root / "logs" / "events.jsonl")
     target.write_bytes({**BOARD_CASES, **EVENTS_CASES}[case])
     gateway_before, before = tree_bytes(state_dir), target.read_bytes()
-    printed = _run_all(forkserver, root, case)
+    printed = _run_all(shared_forkserver, root, case)
     assert target.read_bytes() == before
     assert tree_bytes(state_dir) == gateway_before
     _expect_mentions(case, printed)
@@ -379,7 +379,7 @@ def test_any_broken_gateway_file_neither_crashes_a_reader_nor_loses_a_kept_sessi
 
 
 def test_sqlite_reads_never_write_the_gateways_database(gateway_ws: tuple[Path, Path],
-                                                       forkserver: ForkServer) -> None:
+                                                       shared_forkserver: ForkServer) -> None:
     """The databases are read through mode=ro: a WAL-mode database is byte-identical
     afterwards and no rollback journal (a write) ever appears beside it. (SQLite itself
     may create the -wal/-shm pair a WAL reader needs; the gateway uses them as its own.)"""
@@ -390,7 +390,7 @@ def test_sqlite_reads_never_write_the_gateways_database(gateway_ws: tuple[Path, 
     con.execute("PRAGMA journal_mode = WAL")
     con.close()
     before = db.read_bytes()
-    _run_all(forkserver, root, "wal")
+    _run_all(shared_forkserver, root, "wal")
     assert db.read_bytes() == before
     assert not (db.parent / "openclaw.sqlite-journal").exists()
     for extra in db.parent.glob("openclaw.sqlite-*"):
