@@ -11,7 +11,6 @@ allows mounting; elsewhere the tests skip, saying so.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,20 +25,6 @@ from tests.faults.conftest import ReadOnly, fill_disk, tree_bytes
 
 NOW = {"CTOOPS_FAKE_NOW": str(gw.NOW_S)}
 GONE = "agent:main:subagent:gone"  # a board task's session the store does not have
-
-
-@pytest.fixture
-def fake_logger(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A `logger` first on PATH that records its argv (a real process, so the
-    syslog channel never writes to the host's syslog)."""
-    bindir = tmp_path / "fakebin"
-    bindir.mkdir()
-    record = tmp_path / "logger.argv"
-    logger = bindir / "logger"
-    logger.write_text(f"#!{sys.executable}\nimport sys\n"
-                      f"open({str(record)!r}, 'a').write(repr(sys.argv[1:]) + '\\n')\n")
-    logger.chmod(0o755)
-    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, record
 
 
 def _written(root: Path) -> dict[str, bytes]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from benchmarks.storegen import generate
 from tests.conftest import REPO, Ran, ctoops_env, write_config
 from tests.fakes.discord_server import FakeDiscord, Reply
-from tests.faults.test_full_disk_and_read_only import fake_logger  # noqa: F401 (fixture)
 from tests.sessions.openclaw_gen import make_state_db, task_row
 
 T = 1_800_000_000.0
@@ -48,7 +47,7 @@ def _world_writable(*roots: Path) -> list[str]:
 
 def test_every_command_creates_nothing_world_writable_and_leaks_no_secret(
         tmp_path: Path, ready_gateway_url: str, discord_server: FakeDiscord,
-        fake_logger: tuple[dict, Path]) -> None:  # noqa: F811
+        fake_logger: tuple[dict, Path]) -> None:
     root = tmp_path / "ws"
     state_dir = tmp_path / "openclaw"
     prefix = tmp_path / "prefix"
