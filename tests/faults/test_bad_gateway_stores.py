@@ -230,7 +230,8 @@ def gateway_ws(tmp_path: Path, ready_gateway_url: str) -> tuple[Path, Path]:
 
 
 def _run_all(fork: ForkServer, root: Path, case: str) -> dict[str, str]:
-    """The four commands; each must end cleanly; returns what each printed."""
+    """The four commands; each must end cleanly; returns each one's findings and
+    stderr notes, as text."""
     env = {"CTOOPS_FAKE_NOW": str(gw.NOW_S)}
     printed = {}
     for name, argv, codes in (
@@ -243,8 +244,12 @@ def _run_all(fork: ForkServer, root: Path, case: str) -> dict[str, str]:
         assert ran.returncode in codes, (case, name, ran.returncode, text[-3000:])
         assert "Traceback" not in text and "a bug in ctoops" not in text, (case, name, text[-3000:])
         assert "crashed" not in ran.stdout, (case, name, ran.stdout[-3000:])
-        ran.json()  # one JSON document on stdout
-        printed[name] = text
+        report = ran.json()  # one JSON document on stdout
+        printed[name] = "\n".join(f["message"] for f in report.get("findings", [])) + \
+            "\n" + ran.stderr
+        if name == "check sessions":
+            printed["readable"] = json.dumps({a["agent_id"]: a["readable"]
+                                              for a in report["agents"]})
     return printed
 
 
@@ -269,6 +274,11 @@ def test_bad_gateway_store_gives_a_finding_and_changes_nothing(
     assert (root / "memory" / "mc-board.json").read_bytes() == board_before
     assert (root.parent / "restarts.txt").read_text() == "restart\n"  # the real one only
     _expect_mentions(case, printed)
+    # A store the gateway itself would read as empty is not used at all. (A leading
+    # BOM is skipped by check sessions' reader but refused by the prune's: left as is.)
+    unreadable = case in {"sessions_truncated", "sessions_empty", "sessions_non_utf8",
+                          "sessions_top_list", "sessions_nan", "sessions_deep_value"}
+    assert json.loads(printed["readable"]).get("main") is (not unreadable), printed["readable"]
 
 
 @pytest.mark.parametrize("case", sorted(BOARD_CASES) + sorted(EVENTS_CASES))
