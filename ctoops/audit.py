@@ -216,7 +216,7 @@ def _check_line(line: bytes, prev: str) -> str:
         return "record bytes do not match their hash (edited)"
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "record is not valid JSON"
     if record.get("prev") != prev:
         return "chain broken: prev does not match the line before (deleted or reordered)"
@@ -231,6 +231,6 @@ def read_tail(path: Path, count: int) -> list[dict[str, Any]]:
     for line in _tail(path).splitlines()[-count:]:
         try:
             out.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # a torn or foreign line: `audit verify` is the tool that reports it
     return out

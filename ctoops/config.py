@@ -9,6 +9,7 @@ merged over it, so it need only name what it changes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -21,6 +22,9 @@ from typing import Any
 from ctoops.errors import ConfigError
 from ctoops.redaction import mask, register
 
+MAX_CONFIG_BYTES = 1 << 20  # a real configuration is a few KiB
+MAX_FLOAT = 1e300
+MAX_INT = 2**53
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET = {"secret": True}
 CONFIG_CACHE = ".config-cache.json"  # in the workspace's memory/ folder
@@ -234,8 +238,12 @@ def _yaml_load(text: str, source: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # PyYAML's text spans lines: one line for the journal
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: not a usable configuration: nested too deeply") from exc
+    except ValueError as exc:  # an integer with thousands of digits
+        raise ConfigError(f"{source}: not a usable configuration: {exc}") from exc
 
 
 def load_config(path: Path | None, cache_dir: Path | None = None) -> Config:
@@ -255,7 +263,12 @@ def load_config(path: Path | None, cache_dir: Path | None = None) -> Config:
     else:
         source = label = str(path)
         try:
-            user_text = path.read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES >> 10} KiB; not a "
+                                  "ctoops configuration")
+            user_text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{source}: cannot read: {exc}") from exc
     key = _cache_key(defaults_text, user_text)
@@ -266,8 +279,11 @@ def load_config(path: Path | None, cache_dir: Path | None = None) -> Config:
         except ConfigError:
             merged = None  # a damaged cache: the files decide
     if merged is None:
-        merged = _parse(defaults_text, user_text, source)
-        cfg = _build(Config, _expand(merged), "", source, {"source": label})
+        try:
+            merged = _parse(defaults_text, user_text, source)
+            cfg = _build(Config, _expand(merged), "", source, {"source": label})
+        except RecursionError as exc:  # a value nested a few hundred levels deep
+            raise ConfigError(f"{source}: not a usable configuration: nested too deeply") from exc
         _cache_put(cache_dir, key, merged)
     _register_secrets(cfg)
     return cfg
@@ -417,12 +433,18 @@ def _coerce(hint: Any, value: Any, where: str, source: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 0:
                 raise ConfigError(f"{source}: key {where!r}: expected a number >= 0, got {value}")
+            if value > MAX_INT:  # every int setting is also used in float arithmetic
+                raise ConfigError(f"{source}: key {where!r}: expected an integer up to 2**53")
             return value
         raise ConfigError(f"{source}: key {where!r}: expected an integer, got {_kind(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value < 0:
                 raise ConfigError(f"{source}: key {where!r}: expected a number >= 0, got {value}")
+            # NaN compares false with everything: a NaN window would disable a limit.
+            if (isinstance(value, int) and value > MAX_FLOAT) or not math.isfinite(value):
+                raise ConfigError(f"{source}: key {where!r}: expected a finite number, "
+                                  f"got {value if isinstance(value, float) else 'a huge integer'}")
             return float(value)
         raise ConfigError(f"{source}: key {where!r}: expected a number, got {_kind(value)}")
     if hint is str:

@@ -6,6 +6,7 @@ command writes files the same crash-safe, never-world-writable way.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,30 @@ class Workspace:
     def ensure_dirs(self) -> None:
         for d in (self.logs_dir, self.memory_dir, self.docs_dir):
             try:
-                d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                make_dirs(d)
             except OSError as exc:
                 raise StateUnavailable(f"cannot create {d}: {exc.strerror or exc}") from exc
+
+
+def make_dirs(folder: Path, mode: int = DIR_MODE) -> list[Path]:
+    """`mkdir -p` in which every folder it creates gets exactly `mode` (Path.mkdir
+    with parents=True gives the missing parents 0o777 less the umask: world-writable
+    under `umask 000`). Returns the folders it created, outermost first."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    created = []
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another run made it meanwhile (or it is a file: the caller's write says so)
+        os.chmod(d, mode)  # not narrowed by the umask either
+        created.append(d)
+    return created
 
 
 def default_state_home() -> Path:
@@ -104,7 +126,7 @@ def discover_root(explicit: str | None, cwd: Path | None = None) -> Workspace:
         from ctoops.config import default_config_text
 
         try:
-            ws.config_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_dirs(ws.config_file.parent)
             atomic_write(ws.config_file, default_config_text().encode("utf-8"))
         except OSError as exc:
             raise StateUnavailable(f"cannot create the default workspace {ws.root}: {exc}") from exc
@@ -152,12 +174,18 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE,
 
 def append_record(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Append one whole record with one write() on an O_APPEND descriptor, so
-    concurrent appenders never interleave inside a line."""
+    concurrent appenders never interleave inside a line. A full disk can take
+    part of a record: that part is cut back off, so the next record does not
+    start in the middle of a line and take the torn one's fate."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
     try:
         written = os.write(fd, data)
         if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+            end = os.lseek(fd, 0, os.SEEK_CUR)  # just past our bytes (O_APPEND)
+            if os.fstat(fd).st_size == end:  # nobody appended after them
+                os.ftruncate(fd, end - written)
+            raise OSError(errno.ENOSPC, f"No space left on device: {written} of {len(data)} "
+                          f"bytes written to {path}, taken back")
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -168,5 +196,5 @@ def workspace_lock(ws: Workspace, timeout_s: float = 30.0):  # -> filelock.BaseF
     which read-only paths such as `gate` never pay."""
     from filelock import FileLock
 
-    ws.memory_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(ws.memory_dir)
     return FileLock(str(ws.lock_file), timeout=timeout_s, mode=FILE_MODE)

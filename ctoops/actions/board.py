@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ctoops.workspace import FILE_MODE, atomic_write
+from ctoops.workspace import FILE_MODE, atomic_write, make_dirs
 
 BOARD_VERSION = 1
 MAX_BOARD_BYTES = 16 << 20
@@ -99,7 +99,7 @@ def _parse(data: bytes, source: str) -> tuple[dict[str, Any] | None, str | None]
         return None, f"{source}: {len(data)} bytes, more than the {MAX_BOARD_BYTES} read"
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, f"{source}: not valid UTF-8 JSON ({exc}); left untouched"
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), list):
         return None, f"{source}: expected an object with a \"tasks\" list; left untouched"
@@ -175,7 +175,7 @@ class JsonFileBoard:
             if self._stat() != before:
                 continue  # someone wrote it meanwhile: read their version and redo
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(self.path.parent)
                 mode = self._mode(before)
                 atomic_write(self.path, payload, mode)
                 if stat.S_IMODE(os.stat(self.path).st_mode) != mode:

@@ -20,7 +20,7 @@ from ctoops.config import default_config_text
 from ctoops.errors import ActionFailed
 from ctoops.policy.install_plan import sha256
 from ctoops.subproc import CommandResult, run_command
-from ctoops.workspace import DIR_MODE, FILE_MODE, atomic_write
+from ctoops.workspace import DIR_MODE, FILE_MODE, atomic_write, make_dirs
 
 SYSTEMCTL_TIMEOUT_S = 120.0
 
@@ -47,19 +47,6 @@ def unwritable(paths: list[Path]) -> list[str]:
         if not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"cannot write under {folder}")
     return sorted(set(problems))
-
-
-def make_dirs(folder: Path, mode: int = 0o755) -> list[Path]:
-    """mkdir -p, returning the folders it created (deepest last)."""
-    missing: list[Path] = []
-    walk = folder
-    while not walk.exists():
-        missing.append(walk)
-        walk = walk.parent
-    for d in reversed(missing):
-        d.mkdir(mode=mode)
-        os.chmod(d, mode)  # not narrowed by the umask
-    return list(reversed(missing))
 
 
 def remove_written(path: Path, target: str, expected_sha: str) -> Removal:

@@ -54,7 +54,7 @@ def parse_summary(output: str) -> dict[str, Any] | None:
             continue
         try:
             value, _ = decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             return value

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctoops.audit import iso
 from ctoops.redaction import scrub_obj
-from ctoops.workspace import DIR_MODE, append_record
+from ctoops.workspace import append_record, make_dirs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,7 +37,7 @@ def mc_output_path(ctx: Context) -> Path:
 def write_mc_output(ctx: Context, record: dict[str, Any]) -> None:
     """Append one JSON line to mc-output (R6): confirmations other tools read."""
     path = mc_output_path(ctx)
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(path.parent)
     # Scrub the values, not the serialised line: a pattern cut inside a JSON string
     # (a secret followed by an escaped quote) would break the line for readers.
     line = json.dumps(scrub_obj(record), ensure_ascii=False, default=str)
@@ -95,7 +95,7 @@ def read_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
             out.append(record)

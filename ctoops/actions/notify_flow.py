@@ -97,6 +97,7 @@ def run_pass(ctx: Context, decide: Decide | None, force: bool
     with ctx.store().transaction() as tx:
         book = notify_memory(tx.state)
         new = decide(tx) if decide is not None else []
+        outbox.remove_stale_temps(folder)
         if remote and new:
             seq = outbox.next_seq(folder, int(book["seq"]))
             for message in new:

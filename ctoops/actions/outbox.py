@@ -56,13 +56,32 @@ def put(folder: Path, seq: int, message: dict[str, Any]) -> str:
     import json
 
     from ctoops.redaction import scrub_obj
-    from ctoops.workspace import DIR_MODE, atomic_write
+    from ctoops.workspace import atomic_write, make_dirs
 
-    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(folder)
     name = f"{seq:012d}-{int(float(message['created_ts']) * 1000)}{SUFFIX}"
     body = json.dumps(scrub_obj({**message, "id": name}), ensure_ascii=False, default=str)
     atomic_write(folder / name, body.encode("utf-8"))
     return name
+
+
+def remove_stale_temps(folder: Path) -> list[str]:
+    """Delete the temp files of writers killed inside `put` (call under the lock:
+    every put runs under it, so any temp file found then is a dead writer's).
+    Without this, each crash mid-write would leave a hidden file for good."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    gone = []
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp") and SUFFIX + "." in name:
+            try:
+                os.unlink(folder / name)
+            except FileNotFoundError:
+                continue
+            gone.append(name)
+    return gone
 
 
 def read(folder: Path, name: str) -> dict[str, Any]:
@@ -72,7 +91,10 @@ def read(folder: Path, name: str) -> dict[str, Any]:
 
     fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as fh:
-        data = json.loads(fh.read(MAX_BYTES + 1))
+        try:
+            data = json.loads(fh.read(MAX_BYTES + 1))
+        except RecursionError:
+            raise ValueError("not an outbox message (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("notice"), dict):
         raise ValueError("not an outbox message (no notice object)")
     return data

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 import time
@@ -37,6 +38,7 @@ from ctoops.probes.openclaw.store_spans import (
     read_store,
     scan_bytes,
 )
+from ctoops.subproc import pid_exists
 from ctoops.workspace import fsync_dir
 
 BACKUP_MARK = ".ctoops-bak-"
@@ -185,6 +187,28 @@ def rotate_backups(store: Path, keep: int) -> list[str]:
 
 
 Hook = Callable[[Path, int], None]
+_TEMP_RE = re.compile(r"\.ctoops-(\d+)-[0-9a-f]{8}\.tmp")
+
+
+def remove_dead_temps(store: Path) -> list[str]:
+    """Delete the `<store>.ctoops-<pid>-<hex>.tmp` files of prune runs that died
+    mid-write (their pid is gone): a crash must not leave a copy of a 100 MB
+    store in the gateway's folder for good. Regular files of exactly that name
+    only; a symlink is removed as a link, never followed."""
+    notes: list[str] = []
+    for name in os.listdir(store.parent):
+        found = _TEMP_RE.fullmatch(name[len(store.name):]) if name.startswith(store.name) else None
+        if found is None or pid_exists(int(found.group(1))) is not False:
+            continue
+        path = store.parent / name
+        try:
+            size = os.lstat(path).st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        notes.append(f"removed {name} ({size} bytes), left by a prune run that died (pid "
+                     f"{found.group(1)})")
+    return notes
 
 
 def _replace(store: Path, data: bytes, scan: StoreScan, keep: list[int], ident: FileIdentity,
@@ -255,6 +279,7 @@ def prune_store(store: Path, world: _World, cfg: RestartConfig, now_ms: float,
                                  "not pruned this time")
                 return result
             result.lock = "sidecar taken" + (f"; {lock.reclaimed}" if lock.reclaimed else "")
+            result.notes.extend(remove_dead_temps(store))
         for attempt in range(1, cfg.prune_retries + 2):
             result.attempts = attempt
             try:

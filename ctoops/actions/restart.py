@@ -14,7 +14,7 @@ def log_step(path: Path, line: str) -> None:
     """One line of logs/gateway-safe-restart.log (R16)."""
     from ctoops.audit import iso
     from ctoops.redaction import scrub
-    from ctoops.workspace import append_record
+    from ctoops.workspace import append_record, make_dirs
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     append_record(path, f"{iso(time.time())} {scrub(line)}\n".encode())

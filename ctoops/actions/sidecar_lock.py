@@ -64,7 +64,7 @@ def _parse_payload(raw: bytes) -> tuple[int | None, str | None]:
     """(pid, createdAt) from the sidecar's JSON; (None, None) when it is not JSON."""
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(payload, dict):
         return None, None

@@ -30,7 +30,7 @@ from ctoops.policy.config_edit import set_gateway_keys
 from ctoops.policy.units import DROPIN_NAME, POLKIT_NAME, SYSTEM, USER, WAY_SUDO
 from ctoops.probes import install_host as host
 from ctoops.report import Finding, Report
-from ctoops.workspace import atomic_write, default_state_home
+from ctoops.workspace import atomic_write, default_state_home, make_dirs
 
 DEFAULT_SERVICE_USER = "ctoops"
 
@@ -192,7 +192,7 @@ def _apply(plan: ip.InstallPlan, changed: list[ip.FileChange], stale: list[str],
     removals: list[fs.Removal] = []
     try:
         for path in [*targets, manifest]:
-            created += _host_paths(fs.make_dirs(path.parent), prefix)
+            created += _host_paths(make_dirs(path.parent, 0o755), prefix)
         for target in stale:
             sha = previous.files[target] if previous else ""
             removals.append(fs.remove_written(fs.on_disk(target, prefix), target, sha))
@@ -249,7 +249,7 @@ def _write_config(path: Path, keys: dict[str, Any], dry: bool) -> tuple[bool, st
     if dry:
         return False, diff
     if not path.exists():
-        fs.make_dirs(path.parent, 0o750)
+        make_dirs(path.parent, 0o750)
         atomic_write(path, b"", 0o640)
     fs.write_config_text(path, new)
     return True, diff

@@ -6,6 +6,7 @@ file, so the storm policy never knows where an error came from beyond a label.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,14 +54,22 @@ def parse_time(value: Any, fallback: float) -> float:
     if isinstance(value, bool):
         return fallback
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            return fallback
+        if not math.isfinite(number):
+            return fallback
         return number / 1000.0 if number > 1e11 else number
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return fallback
-        if parsed.tzinfo is None:
-            return parsed.astimezone().timestamp()  # local time, as a naive stamp means
-        return parsed.timestamp()
+        try:
+            if parsed.tzinfo is None:
+                return parsed.astimezone().timestamp()  # local time, as a naive stamp means
+            return parsed.timestamp()
+        except (OverflowError, ValueError, OSError):  # year 1 or 9999 at a zone's edge
+            return fallback
     return fallback

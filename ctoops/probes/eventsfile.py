@@ -55,7 +55,7 @@ def parse_event(line: bytes, fallback_ts: float) -> ErrorEvent | None:
     for a line that is not a UTF-8 JSON object with a string `message`."""
     try:
         obj = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get("message"), str):
         return None

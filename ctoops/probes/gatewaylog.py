@@ -111,7 +111,7 @@ def parse_line(line: bytes, levels: set[str], fallback_ts: float) -> ErrorEvent 
     the line is not a valid UTF-8 JSON object."""
     try:
         obj = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None
@@ -134,7 +134,7 @@ def _subsystem(obj: dict[str, object], meta: dict[str, object]) -> str:
         if isinstance(raw, str) and raw.lstrip().startswith("{"):
             try:
                 parsed = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(parsed, dict) and isinstance(parsed.get("subsystem"), str):
                 return parsed["subsystem"]

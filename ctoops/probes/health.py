@@ -65,7 +65,7 @@ def get_json(url: str, timeout_s: float) -> HttpProbe:
     elapsed = time.monotonic() - start
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return HttpProbe(url, True, status, elapsed, error="body is not JSON")
     return HttpProbe(url, True, status, elapsed, body if isinstance(body, dict) else {})
 

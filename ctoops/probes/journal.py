@@ -88,7 +88,7 @@ def read_journal(unit: str, scope: str, cursor: str | None, since_ts: float,
             continue
         try:
             entry = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             bad += 1
             continue
         if not isinstance(entry, dict):

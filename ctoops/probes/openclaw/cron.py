@@ -151,7 +151,7 @@ def _sqlite_jobs(conn: sqlite3.Connection) -> list[CronJobState]:
         columns = dict(zip(extra, row[4:], strict=True))
         try:
             state = json.loads(state_json or "{}")
-        except ValueError:
+        except (ValueError, TypeError, RecursionError):  # TypeError: a BLOB or a number
             state = {}
         jobs.append(_job(str(job_id), str(name or job_id), bool(enabled),
                          state if isinstance(state, dict) else {}, columns))
@@ -183,7 +183,7 @@ def _read_legacy(path: Path, cursor_data: object) -> CronRead:
     except OSError as exc:
         return CronRead(SourceRead(SOURCE, FAILED, cursor=kept, notes=(
             f"cannot read {path}: {exc.strerror or exc}",)), None, "file")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return CronRead(SourceRead(SOURCE, FAILED, cursor=kept, notes=(
             f"{path} is not valid JSON ({exc}); job errors not judged this run",)), None, "file")
     entries = data.get("jobs") if isinstance(data, dict) else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,8 @@ def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value:
+        return value if abs(value) < 2**53 else None  # no time or count is that large
+    if isinstance(value, float) and math.isfinite(value):
         return int(value)
     return None
 
@@ -134,7 +135,7 @@ def _load_small_json(path: Path) -> tuple[Any, Problem | None]:
         return None, None
     except OSError as exc:
         return None, Problem(source, "unreadable", f"cannot read: {exc.strerror or exc}")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return None, Problem(source, "malformed", f"not valid UTF-8 JSON: {exc}")
 
 
@@ -146,8 +147,10 @@ def read_subagent_runs(path: Path) -> tuple[tuple[SubagentRun, ...], tuple[Probl
     if not isinstance(runs, dict):
         return (), (Problem(str(path), "malformed", "expected {version, runs: {...}}", "low"),)
     out: list[SubagentRun] = []
+    malformed = 0
     for run_id, run in runs.items():
         if not isinstance(run, dict) or not _str(run.get("childSessionKey")):
+            malformed += 1
             continue
         ended = _int(run.get("endedAt"))
         outcome = run.get("outcome")
@@ -156,6 +159,10 @@ def read_subagent_runs(path: Path) -> tuple[tuple[SubagentRun, ...], tuple[Probl
         out.append(SubagentRun(str(run_id), run["childSessionKey"],
                                _str(run.get("requesterSessionKey")), status,
                                _int(run.get("startedAt")), ended))
+    if malformed:
+        return tuple(out), (Problem(str(path), "malformed_entries",
+                                    f"{malformed} of {len(runs)} runs name no child session; "
+                                    "ignored", "low"),)
     return tuple(out), ()
 
 
@@ -224,7 +231,7 @@ def read_cron_run_logs(runs_dir: Path) -> tuple[tuple[CronRunRecord, ...], tuple
                 continue
             try:
                 line = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 bad += 1
                 continue
             if not isinstance(line, dict) or line.get("action") != "finished":

@@ -25,7 +25,15 @@ CHUNK_BYTES = 1 << 20
 MAX_MEMBER_BYTES = 32 << 20
 _WS = re.compile(r"[ \t\n\r]*")
 _NEAR_END = 16  # a decode error this close to the buffer's end may be a cut, not a fault
-_DECODER = json.JSONDecoder()
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: the gateway's JSON.parse rejects the whole store
+    # (and reads it as empty), so it must not look readable here (store_spans agrees).
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
 
 
@@ -112,6 +120,8 @@ class _Reader:
                     raise StreamError(exc.msg, where) from None
                 self._grow(max_bytes)
                 continue
+            except (RecursionError, ValueError) as exc:  # nested too deep; a 5000-digit number
+                raise StreamError(f"a member cannot be read: {exc}", self.offset()) from None
             if not self.eof and _number_may_go_on(value, self.buf, end):
                 self._grow(max_bytes)
                 continue

@@ -96,7 +96,7 @@ def read_finished_runs(state_dir: Path, job_ids: set[str]) -> FinishedRuns:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # a torn last line while the gateway appends
             if not isinstance(record, dict) or record.get("action") != "finished":
                 continue
@@ -137,11 +137,18 @@ def read_subagent_runs(state_dir: Path) -> SubagentRuns:
             runs = data.get("runs") if isinstance(data, dict) else None
             if not isinstance(runs, dict):
                 raise ValueError("no 'runs' object")
+            malformed = 0
             for run in runs.values():
-                if isinstance(run, dict):
-                    _add_run(run.get("childSessionKey"), (run.get("requesterSessionKey"),
-                             run.get("controllerSessionKey")), run.get("endedAt"), running, edges)
-        except (OSError, ValueError) as exc:
+                # A run the registry cannot name a child for may be the one keeping
+                # a cron run alive: the registry is then not known in full.
+                if not isinstance(run, dict) or not isinstance(run.get("childSessionKey"), str):
+                    malformed += 1
+                    continue
+                _add_run(run.get("childSessionKey"), (run.get("requesterSessionKey"),
+                         run.get("controllerSessionKey")), run.get("endedAt"), running, edges)
+            if malformed:
+                raise ValueError(f"{malformed} run(s) without a childSessionKey string")
+        except (OSError, ValueError, RecursionError) as exc:
             problems.append(f"{path}: {exc}")
     db = state_dir / STATE_DB
     if _regular_file(db):
@@ -164,7 +171,9 @@ def _add_run(child: object, parents: tuple[object, ...], ended: object, running:
     for parent in parents:
         if isinstance(parent, str) and parent.strip():
             edges.append((parent.strip(), child))
+    # A 400-digit integer is no more an end time than Infinity (JavaScript reads
+    # both the same way): only a plausible epoch-ms number ends a run.
     finite = (isinstance(ended, (int, float)) and not isinstance(ended, bool)
-              and ended == ended and abs(ended) != float("inf"))
+              and ended == ended and abs(ended) < 2**53)
     if not finite:
         running.add(child)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -85,8 +86,14 @@ def _facts(key: str, start: int, end: int, value: Any) -> EntrySpan:
     if not isinstance(value, dict):
         return EntrySpan(key, start, end, None, None, None, None)
     updated = value.get("updatedAt")
-    updated_ms = float(updated) if isinstance(updated, (int, float)) and not isinstance(
-        updated, bool) else None
+    updated_ms = None  # missing or null: the gateway's reaper reads it as 0
+    if isinstance(updated, (int, float)) and not isinstance(updated, bool):
+        try:
+            updated_ms = float(updated)
+        except OverflowError:  # a 400-digit number: JavaScript reads it as +-Infinity
+            updated_ms = math.inf if updated > 0 else -math.inf
+    elif updated is not None:  # text, a list...: its age is unknown, never judged expired
+        updated_ms = math.inf
     return EntrySpan(key, start, end, _str_or_none(value.get("sessionId")), updated_ms,
                      _str_or_none(value.get("spawnedBy")), _str_or_none(value.get("status")))
 
@@ -109,6 +116,8 @@ def _decode_value(data: bytes, pos: int, hint: int) -> tuple[Any, int]:
             raise StoreUnreadable(f"not UTF-8 at byte {pos + exc.start}") from exc
         try:
             value, end_char = _DECODER.raw_decode(text)
+        except RecursionError as exc:
+            raise StoreUnreadable(f"entry at byte {pos} is nested too deeply to check") from exc
         except ValueError as exc:
             if final:
                 raise StoreUnreadable(f"entry at byte {pos} is not valid JSON: {exc}") from exc
