@@ -140,13 +140,7 @@ class Transaction:
             outcome = "reserved" if lease_s is not None else "allowed"
             details["event_id"] = event_id
         elif verdict.outcome == NEEDS_APPROVAL:
-            approval_id = f"apr-{uuid.uuid4().hex[:8]}"
-            self.state["approvals"][approval_id] = {
-                "id": approval_id, "action": req.action, "subsystem": req.subsystem,
-                "risk": req.risk, "reason": req.reason, "args": args, "auto": req.auto,
-                "requested_by": _who(), "requested_ts": self.now,
-                "requested_at": iso(self.now), "command": self.command,
-                "held_by": verdict.limit, "status": "pending"}
+            approval_id = self._approval_record(req, args, verdict)
             out.approval_id = approval_id
             outcome = "needs_approval"
             details["approval_id"] = approval_id
@@ -163,6 +157,15 @@ class Transaction:
         person's call by design (R24: escalating a zombie incident). Audited."""
         args = args or {}
         verdict = Verdict(NEEDS_APPROVAL, "escalation", explanation=why)
+        approval_id = self._approval_record(req, args, verdict)
+        self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, NEEDS_APPROVAL,
+                              f"{req.reason} -- {why}", {"verdict": verdict.as_dict(),
+                                                        "args": args, "approval_id": approval_id},
+                              req.auto))
+        return GuardedOutcome(verdict, approval_id=approval_id)
+
+    def _approval_record(self, req: ActionRequest, args: dict[str, Any], verdict: Verdict) -> str:
+        """The pending record a person approves or denies (`ctoops approvals`)."""
         approval_id = f"apr-{uuid.uuid4().hex[:8]}"
         self.state["approvals"][approval_id] = {
             "id": approval_id, "action": req.action, "subsystem": req.subsystem,
@@ -170,11 +173,7 @@ class Transaction:
             "requested_by": _who(), "requested_ts": self.now,
             "requested_at": iso(self.now), "command": self.command,
             "held_by": verdict.limit, "status": "pending"}
-        self.audit(audit_event(self.command, req.subsystem, req.risk, req.action, NEEDS_APPROVAL,
-                              f"{req.reason} -- {why}", {"verdict": verdict.as_dict(),
-                                                        "args": args, "approval_id": approval_id},
-                              req.auto))
-        return GuardedOutcome(verdict, approval_id=approval_id)
+        return approval_id
 
     def complete(self, event_id: str, outcome: str, details: dict[str, Any] | None = None,
                  reason: str = "") -> None:

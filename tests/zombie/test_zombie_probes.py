@@ -21,20 +21,12 @@ from ctoops.probes import process as process_probe
 from ctoops.probes.gateway_log import read_freshness, tail_lines
 from ctoops.probes.openclaw.owner_lease import process_start_ticks, read_owner_lease
 from ctoops.probes.systemd import parse_show, read_unit
+from tests.sessions import openclaw_schemas
 from tests.zombie.zombie_support import start_fake_gateway
 
-# The table as OpenClaw 2026.9.6 creates it (dumped from a real gateway's state DB).
-STATE_LEASES = """CREATE TABLE state_leases (
-  scope TEXT NOT NULL,
-  lease_key TEXT NOT NULL,
-  owner TEXT NOT NULL,
-  expires_at INTEGER,
-  heartbeat_at INTEGER,
-  payload_json TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (scope, lease_key)
-) STRICT"""
+# The table as OpenClaw 2026.9.6 creates it (the shared dump of a real gateway's DDL).
+STATE_LEASES = next(stmt for stmt in openclaw_schemas.STATE_DB_2026_9_6.split(";")
+                    if "CREATE TABLE state_leases" in stmt)
 SHOW_OUTPUT = """LoadState=loaded
 ActiveState=active
 SubState=running
