@@ -125,3 +125,18 @@ def discord_server() -> Any:  # yields a FakeDiscord
 
     with FakeDiscord() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_logger(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A `logger` first on PATH that records its argv in a file (a real process), so
+    tests that use the syslog channel never write to the host's syslog.
+    Returns (env for the child, the record file)."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    record = tmp_path / "logger.argv"
+    logger = bindir / "logger"
+    logger.write_text(f"#!{sys.executable}\nimport sys\n"
+                      f"open({str(record)!r}, 'a').write(repr(sys.argv[1:]) + '\\n')\n")
+    logger.chmod(0o755)
+    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, record

@@ -107,20 +107,6 @@ def shared_forkserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fork
     server.close()
 
 
-@pytest.fixture
-def fake_logger(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A `logger` first on PATH that records its argv (a real process, so the
-    syslog channel never writes to the host's syslog)."""
-    bindir = tmp_path / "fakebin"
-    bindir.mkdir()
-    record = tmp_path / "logger.argv"
-    logger = bindir / "logger"
-    logger.write_text(f"#!{sys.executable}\nimport sys\n"
-                      f"open({str(record)!r}, 'a').write(repr(sys.argv[1:]) + '\\n')\n")
-    logger.chmod(0o755)
-    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, record
-
-
 def worker_log_tail(server: ForkServer, lines: int = 40) -> str:
     if not server.log.exists():
         return ""
