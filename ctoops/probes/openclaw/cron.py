@@ -22,9 +22,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ctoops.probes.errorevent import ABSENT, FAILED, PRESENT, ErrorEvent, SourceRead
+from ctoops.probes.openclaw.sqlite_ro import connect_ro
 
 SOURCE = "cron"
 MAX_ERROR_ROWS = 1000
@@ -79,19 +79,12 @@ def _dict(value: object) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _connect(db: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(db))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=2.0, isolation_level=None)
-    conn.execute("PRAGMA query_only = ON")
-    return conn
-
-
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def _read_sqlite(db: Path, cursor_data: object, since_ms: int, max_rows: int) -> CronRead:
-    conn = _connect(db)
+    conn = connect_ro(db)
     try:
         conn.execute("BEGIN")  # one snapshot for the jobs and the runs
         tables = {row[0] for row in conn.execute(

@@ -57,9 +57,10 @@ def read_owner_lease(state_dir: Path, timeout_s: float = 1.0) -> OwnerLease:
         return OwnerLease("no_database", str(db))
     import sqlite3  # only when there is a database (file-era hosts never pay for it)
 
-    uri = db.resolve().as_uri() + "?mode=ro"
+    from ctoops.probes.openclaw.sqlite_ro import connect_ro
+
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+        conn = connect_ro(db, timeout_s)
     except sqlite3.Error as exc:
         return OwnerLease("unreadable", str(db), error=str(exc))
     try:

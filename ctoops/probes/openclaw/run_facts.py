@@ -24,7 +24,8 @@ import sqlite3
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+
+from ctoops.probes.openclaw.sqlite_ro import connect_ro
 
 _SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
 MAX_RUN_LOG_BYTES = 64 * 1024 * 1024
@@ -36,8 +37,7 @@ SQL_CHUNK = 500
 def _query(db: Path, table: str, sql: str, params: tuple[str, ...] = ()) -> list[tuple]:
     """One read-only query; no rows when the table does not exist (a release that
     keeps these facts elsewhere)."""
-    uri = f"file:{quote(str(db))}?mode=ro"
-    con = sqlite3.connect(uri, uri=True, timeout=DB_TIMEOUT_S)
+    con = connect_ro(db, DB_TIMEOUT_S)
     try:
         found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                             (table,)).fetchone()

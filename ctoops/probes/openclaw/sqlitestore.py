@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +42,7 @@ from ctoops.probes.openclaw.model import (
     SubagentRun,
     TaskRun,
 )
+from ctoops.probes.openclaw.sqlite_ro import connect_ro
 
 STATE_DB_VERSIONS = {1: "2026.7.1", 18: "2026.9.6"}
 AGENT_DB_VERSIONS = {23: "2026.9.6"}
@@ -73,14 +73,11 @@ class DbProblem(Exception):
 @contextmanager
 def open_ro(path: Path) -> Iterator[sqlite3.Connection]:
     """A read-only connection inside one deferred transaction."""
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     try:
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                              check_same_thread=True)
+        con = connect_ro(path, BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise DbProblem(Problem(str(path), "unreadable", f"cannot open read-only: {exc}")) from exc
     try:
-        con.execute("PRAGMA query_only = 1")
         con.execute("BEGIN")
         yield con
     except sqlite3.DatabaseError as exc:
