@@ -72,15 +72,28 @@ def _run(typer_ctx: typer.Context, name: str, kind: str,
         if kind in (CHECK, ACTION):
             _ = ctx.config  # a bad config fails here: 3 for checks, 78 for actions
         report = body(ctx)
-        render(report, ctx.json)
+        code = report.exit_code  # decided (and recorded) before anything is shown
+        try:
+            render(report, ctx.json)
+        except BrokenPipeError:
+            _stdout_gone()  # `ctoops ... | head`: the reader left; the verdict stands
         for note in report.notes:
             ctx.warn(note)
-        code = report.exit_code
     except Exception as exc:
         code = _report_error(exc, name, kind, ctx.json)
     if kind != GATE and not ctx.dry_run and name != "notify flush":
         _flush_outbox(ctx)
     raise typer.Exit(code)
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail
+    again on the closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _flush_outbox(ctx: Context) -> None:

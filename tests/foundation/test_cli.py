@@ -112,3 +112,19 @@ def test_ctoops_root_env_is_honoured(workspace: Path, tmp_path: Path) -> None:
 def test_python_dash_m_and_help_work() -> None:
     ran = run_ctoops(["--help"])
     assert ran.returncode == 0 and "safe-restart" in ran.stdout
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_a_crash(workspace: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, ctoops_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "ctoops", "--root", str(workspace), "status"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ctoops_env(),
+                            cwd=REPO)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head -0`: nobody reads what status prints
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
